@@ -57,9 +57,7 @@ class [[nodiscard]] Status {
   }
   static Status DataLoss(std::string m = {}) { return {StatusCode::kDataLoss, std::move(m)}; }
   static Status IOError(std::string m = {}) { return {StatusCode::kIOError, std::move(m)}; }
-  static Status Unavailable(std::string m = {}) {
-    return {StatusCode::kUnavailable, std::move(m)};
-  }
+  static Status Unavailable(std::string m = {}) { return {StatusCode::kUnavailable, std::move(m)}; }
   static Status PermissionDenied(std::string m = {}) {
     return {StatusCode::kPermissionDenied, std::move(m)};
   }
@@ -92,7 +90,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (std::get<Status>(v_).ok()) v_ = Status::Internal("Result built from an OK Status");
   }
@@ -126,10 +124,10 @@ void Result<T>::Check() const {
 #define KVSTASH_CONCAT_(a, b) KVSTASH_CONCAT_INNER_(a, b)
 
 // Returns from the current function if `expr` (a Status) is not OK.
-#define RETURN_IF_ERROR(expr)                              \
-  do {                                                     \
-    ::kvstash::Status kvstash_status_ = (expr);            \
-    if (!kvstash_status_.ok()) return kvstash_status_;     \
+#define RETURN_IF_ERROR(expr)                          \
+  do {                                                 \
+    ::kvstash::Status kvstash_status_ = (expr);        \
+    if (!kvstash_status_.ok()) return kvstash_status_; \
   } while (0)
 
 // ASSIGN_OR_RETURN(auto x, MakeX()): binds the value or returns the error.

@@ -37,15 +37,15 @@ class LogEveryNSec {
 
 }  // namespace kvstash
 
-#define KVSTASH_LOG_EVERY_N_SEC(level, sec, ...)                                  \
-  do {                                                                            \
-    static ::kvstash::LogEveryNSec kvstash_log_limiter_(sec);                     \
-    uint64_t kvstash_suppressed_ = 0;                                             \
-    if (kvstash_log_limiter_.ShouldLog(&kvstash_suppressed_)) {                   \
-      if (kvstash_suppressed_ > 0)                                                \
-        spdlog::level("({} similar messages suppressed)", kvstash_suppressed_);   \
-      spdlog::level(__VA_ARGS__);                                                 \
-    }                                                                             \
+#define KVSTASH_LOG_EVERY_N_SEC(level, sec, ...)                                \
+  do {                                                                          \
+    static ::kvstash::LogEveryNSec kvstash_log_limiter_(sec);                   \
+    uint64_t kvstash_suppressed_ = 0;                                           \
+    if (kvstash_log_limiter_.ShouldLog(&kvstash_suppressed_)) {                 \
+      if (kvstash_suppressed_ > 0)                                              \
+        spdlog::level("({} similar messages suppressed)", kvstash_suppressed_); \
+      spdlog::level(__VA_ARGS__);                                               \
+    }                                                                           \
   } while (0)
 
 #endif  // KVSTASH_COMMON_LOGGING_H_

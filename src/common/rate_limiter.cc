@@ -5,7 +5,10 @@
 namespace kvstash {
 
 TokenBucket::TokenBucket(double rate_per_sec, double burst, Clock* clock)
-    : rate_(rate_per_sec), burst_(burst), clock_(clock), tokens_(burst),
+    : rate_(rate_per_sec),
+      burst_(burst),
+      clock_(clock),
+      tokens_(burst),
       last_nanos_(clock->NowNanos()) {}
 
 void TokenBucket::RefillLocked() {

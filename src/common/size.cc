@@ -20,15 +20,23 @@ Result<uint64_t> ParseSize(std::string_view text) {
   }
   std::string u;
   for (char c : unit) u += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (u.ends_with("ib")) u.resize(u.size() - 2);
-  else if (u.size() > 1 && u.ends_with("b")) u.resize(u.size() - 1);
+  if (u.ends_with("ib"))
+    u.resize(u.size() - 2);
+  else if (u.size() > 1 && u.ends_with("b"))
+    u.resize(u.size() - 1);
   int shift;
-  if (u.empty() || u == "b") shift = 0;
-  else if (u == "k") shift = 10;
-  else if (u == "m") shift = 20;
-  else if (u == "g") shift = 30;
-  else if (u == "t") shift = 40;
-  else return Status::InvalidArgument("bad size unit in '" + std::string(text) + "'");
+  if (u.empty() || u == "b")
+    shift = 0;
+  else if (u == "k")
+    shift = 10;
+  else if (u == "m")
+    shift = 20;
+  else if (u == "g")
+    shift = 30;
+  else if (u == "t")
+    shift = 40;
+  else
+    return Status::InvalidArgument("bad size unit in '" + std::string(text) + "'");
   long double v = std::strtold(std::string(number).c_str(), nullptr);
   long double bytes = std::floor(v * static_cast<long double>(uint64_t{1} << shift));
   if (!(bytes >= 0) || bytes > static_cast<long double>(std::numeric_limits<uint64_t>::max() / 2)) {
@@ -46,8 +54,10 @@ std::string FormatSize(uint64_t bytes) {
     ++u;
   }
   char buf[32];
-  if (v == std::floor(v)) std::snprintf(buf, sizeof(buf), "%.0f%s", v, kUnits[u]);
-  else std::snprintf(buf, sizeof(buf), "%.2f%s", v, kUnits[u]);
+  if (v == std::floor(v))
+    std::snprintf(buf, sizeof(buf), "%.0f%s", v, kUnits[u]);
+  else
+    std::snprintf(buf, sizeof(buf), "%.2f%s", v, kUnits[u]);
   return buf;
 }
 

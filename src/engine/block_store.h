@@ -40,7 +40,7 @@ class KeyIndex;
 struct BlockRecord;
 
 struct StoreOptions {
-  uint64_t dram_bytes = 1ull << 30;         // arena size; rounded down to whole regions
+  uint64_t dram_bytes = 1ull << 30;          // arena size; rounded down to whole regions
   uint64_t dram_region_bytes = 64ull << 20;  // log-structured region size
   uint64_t max_value_bytes = 64ull << 20;    // <= dram_region_bytes
   std::chrono::milliseconds lease{10'000};   // ALLOCATED -> aborted after this
@@ -56,7 +56,7 @@ enum class Tier : uint8_t { kDram = 0, kFlash = 1 };
 
 // What Allocate() grants a writer.
 struct Allocation {
-  ArenaOffset offset;            // where to write, relative to arena_base()
+  ArenaOffset offset;  // where to write, relative to arena_base()
   uint64_t size = 0;
   int64_t lease_deadline_ns = 0;  // Clock time after which Commit fails with LeaseExpired
 };

@@ -1,0 +1,49 @@
+// DramArena: one large anonymous mapping holding every DRAM-tier block. Created once and
+// registered once with the transport (ucp_mem_map), so the data path never registers memory
+// per I/O. Backed by explicit huge pages (MAP_HUGETLB) when the kernel has them reserved,
+// otherwise by transparent huge pages (madvise), otherwise by 4 KiB pages.
+//
+// Thread safety: immutable after Create(); the bytes themselves are synchronised by the
+// engine's lifecycle (a writer owns an ALLOCATED range; readers hold pins).
+#ifndef KVSTASH_DRAM_DRAM_ARENA_H_
+#define KVSTASH_DRAM_DRAM_ARENA_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "common/types.h"
+#include "kvstash/status.h"
+
+namespace kvstash {
+
+enum class PageBacking : uint8_t { kHugeTlb, kTransparentHuge, kSmall };
+
+class DramArena {
+ public:
+  // Maps `bytes` (rounded up to 2 MiB). ResourceExhausted if the kernel refuses.
+  static Result<std::unique_ptr<DramArena>> Create(uint64_t bytes, bool try_hugepages);
+  ~DramArena();
+  DramArena(const DramArena&) = delete;
+  DramArena& operator=(const DramArena&) = delete;
+
+  std::byte* base() const { return base_; }
+  uint64_t size() const { return size_; }
+  PageBacking backing() const { return backing_; }
+
+  // The bytes [offset, offset+len). REQUIRES: in bounds (checked; aborts otherwise: a caller
+  // passing an out-of-range offset is an engine bug, never client input).
+  std::span<std::byte> At(ArenaOffset offset, uint64_t len) const;
+
+ private:
+  DramArena(std::byte* base, uint64_t size, PageBacking backing)
+      : base_(base), size_(size), backing_(backing) {}
+  std::byte* const base_;
+  const uint64_t size_;
+  const PageBacking backing_;
+};
+
+}  // namespace kvstash
+
+#endif  // KVSTASH_DRAM_DRAM_ARENA_H_

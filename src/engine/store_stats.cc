@@ -1,0 +1,57 @@
+#include "engine/store_stats.h"
+
+namespace kvstash {
+
+std::vector<std::pair<std::string, uint64_t>> StoreStats::ToKeyValues() const {
+  return {
+      {"blocks_allocated", blocks_allocated},
+      {"blocks_committed", blocks_committed},
+      {"blocks_persisted", blocks_persisted},
+      {"blocks_evicted", blocks_evicted},
+      {"lifecycle_allocations", allocations},
+      {"lifecycle_commits", commits},
+      {"lifecycle_aborts", aborts},
+      {"lease_aborts", lease_aborts},
+      {"lifecycle_persists", persists},
+      {"lifecycle_evictions", evictions},
+      {"lifecycle_deletes", deletes},
+      {"lifecycle_reclaimed", reclaimed},
+      {"put_already_exists", already_exists},
+      {"put_busy", busy},
+      {"lookups", lookups},
+      {"hits_dram", hits_dram},
+      {"hits_flash", hits_flash},
+      {"misses", misses},
+      {"dram_capacity_bytes", dram_capacity_bytes},
+      {"dram_used_bytes", dram_used_bytes},
+      {"dram_live_bytes", dram_live_bytes},
+      {"dram_regions", dram_regions},
+      {"dram_regions_free", dram_regions_free},
+      {"dram_region_recycles", dram_region_recycles},
+      {"dram_copies_dropped", dram_copies_dropped},
+      {"dram_hugepages", dram_hugepages},
+      {"flash_capacity_bytes", flash_capacity_bytes},
+      {"flash_live_bytes", flash_live_bytes},
+      {"flash_bytes_written", flash_bytes_written},
+      {"flash_device_bytes_written", flash_device_bytes_written},
+      {"flash_write_errors", flash_write_errors},
+      {"flash_read_errors", flash_read_errors},
+      {"checksum_failures", flash_checksum_failures},
+      {"flash_regions_reclaimed", flash_regions_reclaimed},
+      {"flash_reinserted", flash_reinserted},
+      {"flash_degraded", flash_degraded},
+      {"discard_calls", discard_calls},
+      {"discard_bytes", discard_bytes},
+      {"discard_extents", discard_extents},
+      {"discard_unsupported", discard_unsupported},
+      {"admission_admitted", admission_admitted},
+      {"admission_rejected", admission_rejected},
+      {"admission_admitted_bytes", admission_admitted_bytes},
+      {"admission_rejected_bytes", admission_rejected_bytes},
+      {"index_entries", index_entries},
+      {"index_memory_bytes", index_memory_bytes},
+      {"index_key_bytes", index_key_bytes},
+  };
+}
+
+}  // namespace kvstash

@@ -1,0 +1,71 @@
+// BlockRecord: the index's per-block metadata, with the key bytes stored inline after it.
+// Sized for 100M+ blocks per node: 36 bytes of fields, then the key, in one allocation.
+//
+// Lifecycle (DESIGN.md §2). The state is private: it changes only through Lifecycle
+// (lifecycle.h), which refuses illegal transitions, so an illegal transition cannot happen
+// by accident.
+//
+// Ownership: a record is referenced by the index (while visible) and by the DRAM region that
+// holds its bytes (until the region is recycled). `refs` counts those references; the last
+// one to drop frees it (BlockRecord::Free). All fields are protected by the lock of the index
+// shard that the key hashes to; `key` and `ns` are immutable.
+#ifndef KVSTASH_INDEX_BLOCK_RECORD_H_
+#define KVSTASH_INDEX_BLOCK_RECORD_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "common/types.h"
+
+namespace kvstash {
+
+enum class BlockState : uint8_t {
+  kAllocated = 0,
+  kCommitted = 1,
+  kPersisted = 2,
+  kEvicted = 3,
+  kDeleted = 4,
+};
+inline constexpr int kNumBlockStates = 5;
+std::string_view BlockStateName(BlockState s);
+
+class Lifecycle;
+
+struct BlockRecord {
+  static constexpr uint64_t kNoLocation = ~uint64_t{0};
+
+  // Allocates a record for (ns, key) in state ALLOCATED with refs = 0. Never fails (aborts on
+  // OOM like operator new). REQUIRES: 1 <= key.size() <= kMaxKeyBytes.
+  static BlockRecord* New(NamespaceId ns, std::string_view key, uint32_t size);
+  static void Free(BlockRecord* r);
+  // Bytes of heap the record occupies (malloc_usable_size + allocator header).
+  static size_t HeapBytes(const BlockRecord* r);
+
+  std::string_view key() const { return {key_bytes, key_len}; }
+  BlockState state() const { return state_; }
+  bool in_dram() const { return dram_loc != kNoLocation; }
+  bool in_flash() const { return flash_loc != kNoLocation && state_ == BlockState::kPersisted; }
+
+  uint64_t dram_loc;   // ArenaOffset value, or kNoLocation
+  uint64_t flash_loc;  // packed flash location while PERSISTED; lease deadline while ALLOCATED
+  uint64_t checksum;   // XXH3-64 of the payload; 0 until known
+  uint32_t size;       // payload bytes (<= 4 GiB; values are <= 64 MiB by default)
+  NamespaceId ns;
+  uint8_t refs;  // index + DRAM region references
+  uint8_t hits;  // saturating hit count (admission input)
+  uint16_t key_len;
+  uint8_t flags;  // kHasChecksum...
+  static constexpr uint8_t kHasChecksum = 1;
+
+ private:
+  friend class Lifecycle;
+  BlockState state_;
+
+ public:
+  char key_bytes[];  // key_len bytes, not NUL-terminated
+};
+
+}  // namespace kvstash
+
+#endif  // KVSTASH_INDEX_BLOCK_RECORD_H_
