@@ -21,7 +21,7 @@ void TokenBucket::RefillLocked() {
 
 bool TokenBucket::TryAcquire(double n) {
   if (unlimited()) return true;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   RefillLocked();
   // A request larger than the burst is allowed once the bucket is full, so it cannot starve.
   if (tokens_ >= n || tokens_ >= burst_) {
@@ -33,7 +33,7 @@ bool TokenBucket::TryAcquire(double n) {
 
 int64_t TokenBucket::NanosUntilAvailable(double n) {
   if (unlimited()) return 0;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   RefillLocked();
   double need = std::min(n, burst_) - tokens_;
   if (need <= 0) return 0;

@@ -8,7 +8,7 @@
 #include <cstdint>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "common/clock.h"
 
 namespace kvstash {
@@ -30,7 +30,7 @@ class TokenBucket {
   const double rate_;
   const double burst_;
   Clock* const clock_;
-  absl::Mutex mu_;
+  Mutex mu_;
   double tokens_ ABSL_GUARDED_BY(mu_);
   int64_t last_nanos_ ABSL_GUARDED_BY(mu_);
 };

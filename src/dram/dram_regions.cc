@@ -17,7 +17,7 @@ DramRegions::DramRegions(uint64_t arena_bytes, uint64_t region_bytes)
   uint64_t n = arena_bytes / region_bytes;
   regions_.reserve(n);
   for (uint64_t i = 0; i < n; ++i) regions_.push_back(std::make_unique<Region>());
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (uint64_t i = n; i > 0; --i) free_.push_back(static_cast<uint32_t>(i - 1));
 }
 
@@ -41,7 +41,7 @@ Result<DramRegions::Grant> DramRegions::Allocate(uint64_t size, BlockRecord* rec
   if (size == 0 || size > region_bytes_) {
     return Status::InvalidArgument("block size exceeds the DRAM region size");
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (open_ >= 0) {
       Region& r = *regions_[open_];
@@ -61,7 +61,7 @@ Result<DramRegions::Grant> DramRegions::Allocate(uint64_t size, BlockRecord* rec
 }
 
 void DramRegions::CloseAllocation(RegionId region, bool committed, uint64_t size) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   Region& r = *regions_[region.value()];
   r.open_allocs--;
   if (committed) {
@@ -71,7 +71,7 @@ void DramRegions::CloseAllocation(RegionId region, bool committed, uint64_t size
 }
 
 void DramRegions::RemoveLive(RegionId region, uint64_t size) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   regions_[region.value()]->live_bytes -= size;
   live_bytes_ -= size;
 }
@@ -83,14 +83,14 @@ void DramRegions::Pin(RegionId region) {
 void DramRegions::Unpin(RegionId region) {
   Region& r = *regions_[region.value()];
   if (r.pins.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (r.state == State::kDraining && r.pins.load(std::memory_order_acquire) == 0) {
     FreeRegionLocked(region.value());
   }
 }
 
 bool DramRegions::BeginReclaim(RegionId* victim, std::vector<BlockRecord*>* records) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto pick = sealed_.end();
   for (auto it = sealed_.begin(); it != sealed_.end(); ++it) {
     const Region& r = *regions_[*it];
@@ -113,7 +113,7 @@ bool DramRegions::BeginReclaim(RegionId* victim, std::vector<BlockRecord*>* reco
 }
 
 bool DramRegions::FinishReclaim(RegionId victim) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   Region& r = *regions_[victim.value()];
   if (r.pins.load(std::memory_order_acquire) != 0) {
     r.state = State::kDraining;
@@ -135,7 +135,7 @@ void DramRegions::FreeRegionLocked(uint32_t id) {
 }
 
 std::vector<BlockRecord*> DramRegions::TakeAllRecords() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::vector<BlockRecord*> all;
   for (auto& r : regions_) {
     all.insert(all.end(), r->records.begin(), r->records.end());
@@ -145,12 +145,12 @@ std::vector<BlockRecord*> DramRegions::TakeAllRecords() {
 }
 
 DramRegions::Stats DramRegions::GetStats() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return Stats{used_bytes_, live_bytes_, free_.size(), recycles_};
 }
 
 DramRegions::State DramRegions::state(RegionId r) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return regions_[r.value()]->state;
 }
 

@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "common/types.h"
 #include "index/block_record.h"
 #include "kvstash/status.h"
@@ -97,7 +97,7 @@ class DramRegions {
 
   const uint64_t region_bytes_;
   std::vector<std::unique_ptr<Region>> regions_;  // fixed size; Region fields guarded by mu_
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   int64_t open_ ABSL_GUARDED_BY(mu_) = -1;
   std::vector<uint32_t> free_ ABSL_GUARDED_BY(mu_);
   std::deque<uint32_t> sealed_ ABSL_GUARDED_BY(mu_);  // FIFO, oldest first

@@ -73,7 +73,7 @@ struct BlockStore::Impl {
     int64_t deadline_ns;
     BlockRecord* rec;  // holds a reference until popped
   };
-  absl::Mutex lease_mu;
+  Mutex lease_mu;
   std::deque<Lease> leases ABSL_GUARDED_BY(lease_mu);
 
   std::atomic<uint64_t> lookups{0}, hits_dram{0}, hits_flash{0}, misses{0};
@@ -85,13 +85,13 @@ BlockStore::Impl::~Impl() {
   absl::flat_hash_set<BlockRecord*> all;
   for (BlockRecord* r : regions.TakeAllRecords()) all.insert(r);
   {
-    absl::MutexLock lock(&lease_mu);
+    MutexLock lock(&lease_mu);
     for (const Lease& l : leases) all.insert(l.rec);
     leases.clear();
   }
   for (BlockRecord* r : all) {
     Shard& s = index.ShardOf(r);
-    absl::MutexLock lock(&s.mu);
+    MutexLock lock(&s.mu);
     s.Erase(r);  // no-op if absent
   }
   for (BlockRecord* r : all) BlockRecord::Free(r);
@@ -112,7 +112,7 @@ void BlockStore::Impl::EndAllocation(Shard& shard, BlockRecord* r, Transition t)
 Result<Allocation> BlockStore::Impl::TryAllocate(const KeyRef& k, uint64_t size, bool* retry) {
   *retry = false;
   Shard& shard = index.ShardFor(k);
-  absl::MutexLock lock(&shard.mu);
+  MutexLock lock(&shard.mu);
   if (BlockRecord* existing = shard.Find(k)) {
     if (existing->state() == BlockState::kAllocated) {
       busy.fetch_add(1, std::memory_order_relaxed);
@@ -136,7 +136,7 @@ Result<Allocation> BlockStore::Impl::TryAllocate(const KeyRef& k, uint64_t size,
   shard.Insert(r);
   life.OnAllocated(r);
   {
-    absl::MutexLock lease_lock(&lease_mu);
+    MutexLock lease_lock(&lease_mu);
     leases.push_back({deadline, r});
   }
   return Allocation{grant->offset, size, deadline};
@@ -153,7 +153,7 @@ bool BlockStore::Impl::ReclaimOne() {
 
 void BlockStore::Impl::DetachFromVictim(BlockRecord* r, RegionId victim) {
   Shard& shard = index.ShardOf(r);
-  absl::MutexLock lock(&shard.mu);
+  MutexLock lock(&shard.mu);
   if (Readable(r) && r->in_dram()) {
     regions.RemoveLive(victim, r->size);
     if (r->in_flash()) {
@@ -209,7 +209,7 @@ Status BlockStore::Commit(NamespaceId ns, std::string_view key, ArenaOffset offs
   RETURN_IF_ERROR(ValidateKey(key));
   KeyRef k(ns, key);
   Shard& shard = impl_->index.ShardFor(k);
-  absl::MutexLock lock(&shard.mu);
+  MutexLock lock(&shard.mu);
   BlockRecord* r = shard.Find(k);
   if (r == nullptr || r->dram_loc != offset.value()) {
     return Status::NotFound("no allocation of this key at this offset");
@@ -233,7 +233,7 @@ Status BlockStore::Abort(NamespaceId ns, std::string_view key, ArenaOffset offse
   RETURN_IF_ERROR(ValidateKey(key));
   KeyRef k(ns, key);
   Shard& shard = impl_->index.ShardFor(k);
-  absl::MutexLock lock(&shard.mu);
+  MutexLock lock(&shard.mu);
   BlockRecord* r = shard.Find(k);
   if (r == nullptr || r->dram_loc != offset.value() || r->state() != BlockState::kAllocated) {
     return Status::NotFound("no open allocation of this key at this offset");
@@ -247,7 +247,7 @@ Result<BlockPin> BlockStore::Lookup(NamespaceId ns, std::string_view key) {
   impl_->lookups.fetch_add(1, std::memory_order_relaxed);
   KeyRef k(ns, key);
   Shard& shard = impl_->index.ShardFor(k);
-  absl::MutexLock lock(&shard.mu);
+  MutexLock lock(&shard.mu);
   BlockRecord* r = shard.Find(k);
   if (!Readable(r) || !r->in_dram()) {
     impl_->misses.fetch_add(1, std::memory_order_relaxed);
@@ -270,7 +270,7 @@ Status BlockStore::Delete(NamespaceId ns, std::string_view key) {
   RETURN_IF_ERROR(ValidateKey(key));
   KeyRef k(ns, key);
   Shard& shard = impl_->index.ShardFor(k);
-  absl::MutexLock lock(&shard.mu);
+  MutexLock lock(&shard.mu);
   BlockRecord* r = shard.Find(k);
   if (r == nullptr) return Status::NotFound("key not found");
   if (r->state() == BlockState::kAllocated) return Status::Busy("key is being written");
@@ -289,7 +289,7 @@ bool BlockStore::Exists(NamespaceId ns, std::string_view key) {
   if (!ValidateKey(key).ok()) return false;
   KeyRef k(ns, key);
   Shard& shard = impl_->index.ShardFor(k);
-  absl::MutexLock lock(&shard.mu);
+  MutexLock lock(&shard.mu);
   return Readable(shard.Find(k));
 }
 
@@ -305,13 +305,13 @@ size_t BlockStore::ExpireLeases() {
   for (;;) {
     BlockRecord* r;
     {
-      absl::MutexLock lock(&impl_->lease_mu);
+      MutexLock lock(&impl_->lease_mu);
       if (impl_->leases.empty() || impl_->leases.front().deadline_ns >= now) break;
       r = impl_->leases.front().rec;
       impl_->leases.pop_front();
     }
     Shard& shard = impl_->index.ShardOf(r);
-    absl::MutexLock lock(&shard.mu);
+    MutexLock lock(&shard.mu);
     if (r->state() == BlockState::kAllocated) {
       impl_->EndAllocation(shard, r, Transition::kExpire);
       ++expired;

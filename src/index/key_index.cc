@@ -8,7 +8,7 @@ KeyIndex::~KeyIndex() {
   // At destruction the owner (BlockStore) has already released region references; what the
   // index still holds it owns.
   for (uint32_t i = 0; i <= mask_; ++i) {
-    absl::MutexLock lock(&shards_[i].mu);
+    MutexLock lock(&shards_[i].mu);
     for (BlockRecord* r : shards_[i].set) {
       if (--r->refs == 0) BlockRecord::Free(r);
     }
@@ -20,7 +20,7 @@ KeyIndex::MemoryUsage KeyIndex::Measure() {
   MemoryUsage m;
   for (uint32_t i = 0; i <= mask_; ++i) {
     Shard& s = shards_[i];
-    absl::MutexLock lock(&s.mu);
+    MutexLock lock(&s.mu);
     m.entries += s.set.size();
     // flat_hash_set: capacity slots of 8 bytes + capacity + 16 control bytes.
     if (s.set.capacity() > 0) m.table_bytes += s.set.capacity() * (sizeof(void*) + 1) + 16;
@@ -35,7 +35,7 @@ KeyIndex::MemoryUsage KeyIndex::Measure() {
 uint64_t KeyIndex::Size() {
   uint64_t n = 0;
   for (uint32_t i = 0; i <= mask_; ++i) {
-    absl::MutexLock lock(&shards_[i].mu);
+    MutexLock lock(&shards_[i].mu);
     n += shards_[i].set.size();
   }
   return n;

@@ -1,7 +1,7 @@
 // KeyIndex: the concurrent map (namespace, key) -> BlockRecord*.
 //
 // Sharded: 2^k shards, each an absl::flat_hash_set of record pointers (1 control byte + one
-// 8-byte slot per bucket, load factor <= 7/8) behind its own absl::Mutex. The key bytes live
+// 8-byte slot per bucket, load factor <= 7/8) behind its own Mutex. The key bytes live
 // inline in the record, so an entry costs the record (32 bytes + key, one malloc) plus ~10
 // bytes of table: measured by MemoryUsage() and reported by the index benchmark.
 //
@@ -20,7 +20,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "common/checksum.h"
 #include "index/block_record.h"
 
@@ -53,7 +53,7 @@ class KeyIndex {
 
  public:
   struct Shard {
-    absl::Mutex mu;
+    Mutex mu;
 
     BlockRecord* Find(const KeyRef& k) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
       auto it = set.find(k);

@@ -41,7 +41,7 @@ struct Fixture {
       keys.push_back(MakeKey(i));
       KeyRef k(0, keys.back());
       auto& s = idx.ShardFor(k);
-      absl::MutexLock lock(&s.mu);
+      MutexLock lock(&s.mu);
       BlockRecord* r = BlockRecord::New(0, keys.back(), 131072);
       r->refs = 1;
       s.Insert(r);
@@ -60,7 +60,7 @@ void BM_LookupHit(benchmark::State& state) {
     WriteKey(rng() % n, key);
     KeyRef k(0, std::string_view(key, kKeyLen));
     auto& s = f->idx.ShardFor(k);
-    absl::MutexLock lock(&s.mu);
+    MutexLock lock(&s.mu);
     benchmark::DoNotOptimize(s.Find(k));
   }
   state.counters["hits_per_s"] =
@@ -82,7 +82,7 @@ void BM_LookupMiss(benchmark::State& state) {
     WriteKey(i++, key);
     KeyRef k(0, std::string_view(key, kKeyLen));
     auto& s = f->idx.ShardFor(k);
-    absl::MutexLock lock(&s.mu);
+    MutexLock lock(&s.mu);
     benchmark::DoNotOptimize(s.Find(k));
   }
   state.counters["lookups_per_s"] =
@@ -99,7 +99,7 @@ void BM_Insert(benchmark::State& state) {
     const std::string& key = keys[i++ & ((1 << 18) - 1)];
     KeyRef k(0, key);
     auto& s = idx.ShardFor(k);
-    absl::MutexLock lock(&s.mu);
+    MutexLock lock(&s.mu);
     if (s.Find(k) == nullptr) {
       BlockRecord* r = BlockRecord::New(0, key, 1);
       r->refs = 1;

@@ -12,7 +12,7 @@ namespace {
 BlockRecord* Insert(KeyIndex& idx, NamespaceId ns, const std::string& key) {
   KeyRef k(ns, key);
   auto& s = idx.ShardFor(k);
-  absl::MutexLock lock(&s.mu);
+  MutexLock lock(&s.mu);
   BlockRecord* r = BlockRecord::New(ns, key, 1);
   r->refs = 1;
   s.Insert(r);
@@ -22,7 +22,7 @@ BlockRecord* Insert(KeyIndex& idx, NamespaceId ns, const std::string& key) {
 BlockRecord* Find(KeyIndex& idx, NamespaceId ns, std::string_view key) {
   KeyRef k(ns, key);
   auto& s = idx.ShardFor(k);
-  absl::MutexLock lock(&s.mu);
+  MutexLock lock(&s.mu);
   return s.Find(k);
 }
 
