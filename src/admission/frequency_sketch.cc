@@ -77,7 +77,7 @@ uint32_t FrequencySketch::Estimate(uint64_t key_hash) const {
 }
 
 void FrequencySketch::Age() {
-  absl::MutexLock lock(&aging_mu_);
+  MutexLock lock(&aging_mu_);
   for (uint64_t i = 0; i < words_; ++i) {
     uint64_t word = table_[i].load(std::memory_order_relaxed);
     while (!table_[i].compare_exchange_weak(word, (word >> 1) & kHalveMask,

@@ -27,7 +27,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 
 namespace kvstash {
 
@@ -68,7 +68,7 @@ class FrequencySketch {
   std::unique_ptr<std::atomic<uint64_t>[]> table_;
   std::atomic<uint64_t> increments_{0};  // since the last halving
   std::atomic<uint64_t> agings_{0};
-  absl::Mutex aging_mu_;  // serializes halvings; never held on the increment path
+  Mutex aging_mu_;  // serializes halvings; never held on the increment path
 };
 
 }  // namespace kvstash

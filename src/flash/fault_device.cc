@@ -25,23 +25,23 @@ FaultInjectionDevice::FaultInjectionDevice(std::unique_ptr<Device> inner,
 }
 
 void FaultInjectionDevice::SetOptions(const FaultInjectionOptions& options) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   options_ = options;
   rng_.seed(options.seed);
 }
 
 void FaultInjectionDevice::SetHealthy(bool healthy) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   injecting_ = !healthy;
 }
 
 bool FaultInjectionDevice::healthy() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return !injecting_;
 }
 
 FaultCounts FaultInjectionDevice::counts() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return counts_;
 }
 
@@ -57,7 +57,7 @@ uint64_t FaultInjectionDevice::AlignedPrefix(uint64_t len) {
 }
 
 FaultInjectionDevice::Plan FaultInjectionDevice::PlanRead(const IoRequest& r) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   Plan p;
   if (Roll(options_.latency_one_in)) p.delay = options_.latency;
   if (Roll(options_.read_error_one_in)) {
@@ -77,7 +77,7 @@ FaultInjectionDevice::Plan FaultInjectionDevice::PlanRead(const IoRequest& r) {
 }
 
 FaultInjectionDevice::Plan FaultInjectionDevice::PlanWrite(const IoRequest& r) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   Plan p;
   if (Roll(options_.latency_one_in)) p.delay = options_.latency;
   const uint64_t end = r.offset.value() + r.buffer.size();
@@ -190,7 +190,7 @@ Status FaultInjectionDevice::DiscardImpl(DeviceOffset offset, uint64_t len, bool
   std::chrono::microseconds delay{0};
   bool fail;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (Roll(options_.latency_one_in)) delay = options_.latency;
     fail = Roll(options_.discard_error_one_in);
     counts_.latency_injections += delay.count() > 0;

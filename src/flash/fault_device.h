@@ -30,7 +30,7 @@
 #include <span>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "common/types.h"
 #include "flash/device.h"
 #include "kvstash/status.h"
@@ -112,7 +112,7 @@ class FaultInjectionDevice final : public Device {
   std::unique_ptr<Device> owned_;  // set when constructed with ownership
   Device* const inner_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   FaultInjectionOptions options_ ABSL_GUARDED_BY(mu_);
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
   bool injecting_ ABSL_GUARDED_BY(mu_) = true;  // false after SetHealthy(true)

@@ -87,13 +87,13 @@ Status MemoryDevice::DiscardImpl(DeviceOffset offset, uint64_t len, bool* unsupp
   } else {
     std::memset(base_ + begin, 0, len);
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   history_.push_back(DiscardedExtent{offset, len});
   return Status::Ok();
 }
 
 std::vector<DiscardedExtent> MemoryDevice::discard_history() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return history_;
 }
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "common/types.h"
 #include "flash/device.h"
 #include "kvstash/status.h"
@@ -61,7 +61,7 @@ class MemoryDevice final : public Device {
 
   std::byte* const base_;  // mmap'ed, size() bytes, page aligned; owned
   const bool can_discard_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::vector<DiscardedExtent> history_ ABSL_GUARDED_BY(mu_);
 };
 

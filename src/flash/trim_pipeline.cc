@@ -69,7 +69,7 @@ Status TrimPipeline::Enqueue(RegionId region, DeviceOffset offset, uint64_t len)
   if (states_ != nullptr) RETURN_IF_ERROR(states_->BeginTrim(region));
   Status s;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto next = by_offset_.lower_bound(off);
     bool overlaps =
         (next != by_offset_.end() && next->first < off + len) ||
@@ -126,10 +126,10 @@ std::vector<TrimPipeline::Extent> TrimPipeline::TakeRoundLocked() {
 }
 
 size_t TrimPipeline::RunOnce() {
-  absl::MutexLock round_lock(&round_mu_);
+  MutexLock round_lock(&round_mu_);
   std::vector<Extent> round;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     round = TakeRoundLocked();
   }
   if (round.empty()) return 0;
@@ -145,7 +145,7 @@ size_t TrimPipeline::RunOnce() {
   }
   out.unsupported = !device_->discard_supported();
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stats_.discard_calls += out.calls;
     stats_.discard_errors += !out.status.ok();
     stats_.unsupported += out.status.ok() && out.unsupported ? out.calls : 0;
@@ -163,7 +163,7 @@ void TrimPipeline::Complete(const std::vector<Extent>& round, const Status& stat
     if (states_ != nullptr) states_->FinishTrim(e.region, status.ok()).IgnoreError();
     if (on_done_) on_done_(e.region, status);
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   (status.ok() ? stats_.extents_done : stats_.extents_failed) += round.size();
   round_active_ = false;
 }
@@ -174,14 +174,14 @@ void TrimPipeline::WorkerLoop() {
   };
   for (;;) {
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(&has_work_or_stop));
+      MutexLock lock(&mu_);
+      mu_.Await(Condition(&has_work_or_stop));
       if (stopping_) return;
     }
     if (RunOnce() > 0) continue;
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     const int64_t wait = std::clamp(throttle_nanos_, kMinThrottleWaitNanos, kMaxThrottleWaitNanos);
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Nanoseconds(wait));
+    mu_.AwaitWithTimeout(Condition(&stopping_), std::chrono::nanoseconds(wait));
     if (stopping_) return;
   }
 }
@@ -189,20 +189,20 @@ void TrimPipeline::WorkerLoop() {
 void TrimPipeline::WaitIdle() {
   auto idle = [this]()
                   ABSL_SHARED_LOCKS_REQUIRED(mu_) { return by_offset_.empty() && !round_active_; };
-  absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(&idle));
+  MutexLock lock(&mu_);
+  mu_.Await(Condition(&idle));
 }
 
 void TrimPipeline::Stop() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
   if (worker_.joinable()) worker_.join();
-  absl::MutexLock round_lock(&round_mu_);  // let a concurrent RunOnce finish its round
+  MutexLock round_lock(&round_mu_);  // let a concurrent RunOnce finish its round
   std::vector<Extent> rest;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (const auto& [seq, off] : by_age_) rest.push_back(by_offset_.find(off)->second);
     by_age_.clear();
     by_offset_.clear();
@@ -213,12 +213,12 @@ void TrimPipeline::Stop() {
 }
 
 TrimStats TrimPipeline::stats() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return stats_;
 }
 
 size_t TrimPipeline::pending() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return by_offset_.size();
 }
 

@@ -34,7 +34,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "common/clock.h"
 #include "common/rate_limiter.h"
 #include "common/types.h"
@@ -124,8 +124,8 @@ class TrimPipeline {
   RegionStates* const states_;
   TokenBucket limiter_;
 
-  absl::Mutex round_mu_;  // serializes rounds (worker vs RunOnce callers)
-  mutable absl::Mutex mu_;
+  Mutex round_mu_;  // serializes rounds (worker vs RunOnce callers)
+  mutable Mutex mu_;
   std::map<uint64_t, Extent> by_offset_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, uint64_t> by_age_ ABSL_GUARDED_BY(mu_);  // seq -> offset
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "flash/device_test_util.h"
 #include "flash/fault_device.h"
 #include "flash/memory_device.h"
@@ -26,17 +26,17 @@ class Completions {
  public:
   TrimDoneCallback Callback() {
     return [this](RegionId r, const Status& s) {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       done_.emplace_back(r.value(), s.code());
     };
   }
   std::vector<std::pair<uint32_t, StatusCode>> Take() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return std::exchange(done_, {});
   }
 
  private:
-  absl::Mutex mu_;
+  Mutex mu_;
   std::vector<std::pair<uint32_t, StatusCode>> done_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -37,7 +37,7 @@ std::string_view RegionTrimStateName(RegionTrimState state) {
 
 RegionStates::RegionStates(uint32_t num_regions, RegionTrimState initial)
     : num_regions_(num_regions) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   regions_.assign(num_regions, Slot{initial, 0});
   CountOf(counts_, initial) = num_regions;
   FreeQueue* queue = QueueOf(initial);
@@ -54,7 +54,7 @@ RegionStates::FreeQueue* RegionStates::QueueOf(RegionTrimState state) {
 }
 
 std::optional<RegionId> RegionStates::AllocateForWrite() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   FreeQueue* queue = !clean_.empty() ? &clean_ : (!dirty_.empty() ? &dirty_ : nullptr);
   if (queue == nullptr) return std::nullopt;
   const RegionId region(queue->begin()->second);
@@ -63,17 +63,17 @@ std::optional<RegionId> RegionStates::AllocateForWrite() {
 }
 
 Status RegionStates::Release(RegionId region) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return Transition(region, RegionTrimState::kInUse, RegionTrimState::kFreeDirty);
 }
 
 Status RegionStates::BeginTrim(RegionId region) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return Transition(region, RegionTrimState::kFreeDirty, RegionTrimState::kTrimming);
 }
 
 Status RegionStates::FinishTrim(RegionId region, bool trimmed) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return Transition(region, RegionTrimState::kTrimming,
                     trimmed ? RegionTrimState::kFreeClean : RegionTrimState::kFreeDirty);
 }
@@ -100,13 +100,13 @@ Status RegionStates::Transition(RegionId region, RegionTrimState from, RegionTri
 }
 
 RegionTrimState RegionStates::state(RegionId region) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (region.value() >= regions_.size()) return RegionTrimState::kInUse;  // never free
   return regions_[region.value()].state;
 }
 
 RegionStateCounts RegionStates::counts() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return counts_;
 }
 

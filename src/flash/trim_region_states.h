@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "common/types.h"
 #include "kvstash/status.h"
 
@@ -80,7 +80,7 @@ class RegionStates {
   FreeQueue* QueueOf(RegionTrimState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const uint32_t num_regions_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::vector<Slot> regions_ ABSL_GUARDED_BY(mu_);
   FreeQueue clean_ ABSL_GUARDED_BY(mu_);
   FreeQueue dirty_ ABSL_GUARDED_BY(mu_);

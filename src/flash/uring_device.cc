@@ -140,7 +140,7 @@ UringDevice::~UringDevice() = default;
 Result<std::unique_ptr<UringDevice::PooledRing>> UringDevice::AcquireRing() {
   uint32_t index;
   {
-    absl::MutexLock lock(&pool_mu_);
+    MutexLock lock(&pool_mu_);
     if (!idle_rings_.empty()) {
       std::unique_ptr<PooledRing> ring = std::move(idle_rings_.back());
       idle_rings_.pop_back();
@@ -158,7 +158,7 @@ Result<std::unique_ptr<UringDevice::PooledRing>> UringDevice::AcquireRing() {
 }
 
 void UringDevice::ReleaseRing(std::unique_ptr<PooledRing> ring) {
-  absl::MutexLock lock(&pool_mu_);
+  MutexLock lock(&pool_mu_);
   idle_rings_.push_back(std::move(ring));
 }
 

@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "common/types.h"
 #include "flash/device.h"
 #include "flash/uring_ring.h"
@@ -122,7 +122,7 @@ class UringDevice final : public Device {
   const uint32_t queue_depth_;
   const UringInjectedFaults inject_;
 
-  absl::Mutex pool_mu_;
+  Mutex pool_mu_;
   std::vector<std::unique_ptr<PooledRing>> idle_rings_ ABSL_GUARDED_BY(pool_mu_);
   uint32_t rings_made_ ABSL_GUARDED_BY(pool_mu_) = 0;
 
