@@ -1,9 +1,13 @@
 #include "engine/block_store.h"
 
 #include <algorithm>
+#include <cstring>
 #include <deque>
+#include <thread>
 
 #include "absl/container/flat_hash_set.h"
+#include "common/checksum.h"
+#include "common/logging.h"
 #include "dram/dram_arena.h"
 #include "dram/dram_regions.h"
 #include "index/key_index.h"
@@ -43,6 +47,9 @@ Status StoreOptions::Validate() const {
   }
   if (lease.count() <= 0) return Status::InvalidArgument("lease must be > 0 ms");
   if (clock == nullptr) return Status::InvalidArgument("clock is null");
+  if (dram_free_regions >= dram_bytes / dram_region_bytes) {
+    return Status::InvalidArgument("dram_free_regions must be below the DRAM region count");
+  }
   return Status::Ok();
 }
 
@@ -56,7 +63,19 @@ struct BlockStore::Impl {
 
   Result<Allocation> TryAllocate(const KeyRef& k, uint64_t size, bool* retry);
   bool ReclaimOne();
+  // Writes the victim's admitted COMMITTED blocks to flash (-> PERSISTED). No lock held
+  // while bytes move.
+  void FlushVictim(RegionId victim, const std::vector<BlockRecord*>& records);
+  void PersistOne(BlockRecord* r, RegionId victim);
   void DetachFromVictim(BlockRecord* r, RegionId victim);
+  // RegionStore's drop callback: a flash copy is going away.
+  void OnFlashDrop(const DroppedEntry& e);
+  void DrainReinserts();
+  // Removes a PERSISTED flash-only block whose flash copy failed a read.
+  void DropBadFlashCopy(NamespaceId ns, std::string_view key, uint64_t packed);
+  size_t ExpireLeases();
+  void Maintain();
+  void MaintenanceLoop();
   // Drops one reference (index, DRAM region or lease queue); frees the record when none is
   // left. REQUIRES: r's shard lock held.
   void DropRef(BlockRecord* r);
@@ -78,9 +97,36 @@ struct BlockStore::Impl {
 
   std::atomic<uint64_t> lookups{0}, hits_dram{0}, hits_flash{0}, misses{0};
   std::atomic<uint64_t> already_exists{0}, busy{0}, dram_copies_dropped{0};
+  std::atomic<uint64_t> flash_read_failures{0}, flash_persist_failures{0}, reinserted{0};
+  std::atomic<uint64_t> checksum_mismatch_on_flush{0}, dram_memcpy_bytes{0};
+
+  std::unique_ptr<FlashTier> flash;  // null: DRAM only
+  // Flushing (and so RegionStore::Append) is done by one thread at a time.
+  Mutex flush_mu;
+  struct Reinsert {
+    NamespaceId ns;
+    std::string key;
+    uint64_t old_packed;
+    Checksum checksum;
+    std::vector<std::byte> data;
+  };
+  Mutex reinsert_mu;
+  std::vector<Reinsert> reinserts ABSL_GUARDED_BY(reinsert_mu);
+
+  Mutex bg_mu;
+  bool stop ABSL_GUARDED_BY(bg_mu) = false;
+  std::thread maintenance;
 };
 
 BlockStore::Impl::~Impl() {
+  if (maintenance.joinable()) {
+    {
+      MutexLock lock(&bg_mu);
+      stop = true;
+    }
+    maintenance.join();
+  }
+  flash.reset();  // stops the flusher and TRIM threads before records go away
   // Every record is referenced from at least one of: index, a region list, the lease queue.
   absl::flat_hash_set<BlockRecord*> all;
   for (BlockRecord* r : regions.TakeAllRecords()) all.insert(r);
@@ -146,6 +192,7 @@ bool BlockStore::Impl::ReclaimOne() {
   RegionId victim;
   std::vector<BlockRecord*> records;
   if (!regions.BeginReclaim(&victim, &records)) return false;
+  if (flash) FlushVictim(victim, records);
   for (BlockRecord* r : records) DetachFromVictim(r, victim);
   regions.FinishReclaim(victim);
   return true;
@@ -171,6 +218,192 @@ void BlockStore::Impl::DetachFromVictim(BlockRecord* r, RegionId victim) {
   DropRef(r);  // the region's reference
 }
 
+void BlockStore::Impl::FlushVictim(RegionId victim, const std::vector<BlockRecord*>& records) {
+  MutexLock flush_lock(&flush_mu);
+  for (BlockRecord* r : records) PersistOne(r, victim);
+  DrainReinserts();
+}
+
+void BlockStore::Impl::PersistOne(BlockRecord* r, RegionId victim) {
+  // Snapshot under the shard lock; the record stays alive (the region's reference) and its
+  // payload stays put (the region is being reclaimed: no allocation can land in it).
+  NamespaceId ns;
+  uint64_t loc, size;
+  std::optional<Checksum> known;
+  {
+    Shard& shard = index.ShardOf(r);
+    MutexLock lock(&shard.mu);
+    if (r->state() != BlockState::kCommitted || !r->in_dram()) return;
+    AdmissionCandidate c;
+    c.key_hash = HashKey(r->ns, r->key());
+    c.size_bytes = r->size;
+    c.dram_hits = r->hits;
+    if (!flash->admission().Admit(c)) return;
+    ns = r->ns;
+    loc = r->dram_loc;
+    size = r->size;
+    if (r->flags & BlockRecord::kHasChecksum) known = Checksum(r->checksum);
+  }
+  std::string_view key = r->key();  // immutable
+  auto payload = arena->At(ArenaOffset(loc), size);
+  Checksum sum = known ? *known : ComputeChecksum(payload);
+  auto packed = flash->Persist(ns, key, payload, sum);
+  if (!packed.ok()) {
+    // DataLoss: the bytes do not match the writer's checksum (a corrupt or lying writer):
+    // never persist them. Other errors: the block stays DRAM-only and is evicted as usual.
+    if (packed.status().Is(StatusCode::kDataLoss)) checksum_mismatch_on_flush.fetch_add(1);
+    flash_persist_failures.fetch_add(1, std::memory_order_relaxed);
+    KVSTASH_LOG_EVERY_N_SEC(warn, 5, "flash persist failed: {}", packed.status().ToString());
+    return;
+  }
+  bool published = false;
+  {
+    Shard& shard = index.ShardOf(r);
+    MutexLock lock(&shard.mu);
+    if (r->state() == BlockState::kCommitted && r->dram_loc == loc) {
+      published = life.Apply(r, Transition::kPersist).ok();
+      r->flash_loc = *packed;
+      r->checksum = sum.value();
+      r->flags |= BlockRecord::kHasChecksum;
+      r->hits = 0;  // from now on: hits since written (reinsertion)
+    }
+  }
+  if (!published) flash->MarkDead(*packed, key.size(), size);  // deleted meanwhile
+}
+
+void BlockStore::Impl::OnFlashDrop(const DroppedEntry& e) {
+  KeyRef k(e.ns, e.key);
+  uint64_t packed = flash->Pack(e.location);
+  bool reinsert = false;
+  {
+    Shard& shard = index.ShardFor(k);
+    MutexLock lock(&shard.mu);
+    BlockRecord* r = shard.Find(k);
+    if (r == nullptr || r->state() != BlockState::kPersisted || r->flash_loc != packed) return;
+    if (r->in_dram()) {
+      r->flash_loc = BlockRecord::kNoLocation;  // the DRAM copy keeps serving
+      return;
+    }
+    reinsert = e.reason == DropReason::kReclaimed && opts.flash.reinsert_hits && r->hits > 0;
+    if (!reinsert) {
+      life.Apply(r, Transition::kEvict).IgnoreError();
+      life.Apply(r, Transition::kReclaim).IgnoreError();  // its flash space goes now
+      shard.Erase(r);
+      DropRef(r);
+      return;
+    }
+    r->hits = 0;
+  }
+  // Hot block: read it while its region is still readable (the callback contract), write it
+  // again after the reclaim (DrainReinserts). Until then lookups miss on the stale location.
+  Reinsert item{e.ns, std::string(e.key), packed, Checksum(0), {}};
+  item.data.resize(e.location.value_bytes);
+  if (!flash->store().Read(e.location, e.ns, e.key, item.data).ok()) {
+    DropBadFlashCopy(e.ns, e.key, packed);
+    return;
+  }
+  item.checksum = ComputeChecksum(item.data.data(), item.data.size());
+  MutexLock lock(&reinsert_mu);
+  reinserts.push_back(std::move(item));
+}
+
+void BlockStore::Impl::DrainReinserts() {
+  for (;;) {
+    std::vector<Reinsert> batch;
+    {
+      MutexLock lock(&reinsert_mu);
+      batch.swap(reinserts);
+    }
+    if (batch.empty()) return;
+    for (Reinsert& item : batch) {
+      auto packed = flash->Persist(item.ns, item.key, item.data, item.checksum);
+      KeyRef k(item.ns, item.key);
+      Shard& shard = index.ShardFor(k);
+      MutexLock lock(&shard.mu);
+      BlockRecord* r = shard.Find(k);
+      bool ours = r != nullptr && r->state() == BlockState::kPersisted &&
+                  r->flash_loc == item.old_packed && !r->in_dram();
+      if (ours && packed.ok()) {
+        r->flash_loc = *packed;
+        reinserted.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      if (ours) {  // could not write it again: evict
+        life.Apply(r, Transition::kEvict).IgnoreError();
+        life.Apply(r, Transition::kReclaim).IgnoreError();
+        shard.Erase(r);
+        DropRef(r);
+      } else if (packed.ok()) {
+        flash->MarkDead(*packed, item.key.size(), item.data.size());
+      }
+    }
+  }
+}
+
+void BlockStore::Impl::DropBadFlashCopy(NamespaceId ns, std::string_view key, uint64_t packed) {
+  flash_read_failures.fetch_add(1, std::memory_order_relaxed);
+  KeyRef k(ns, key);
+  Shard& shard = index.ShardFor(k);
+  MutexLock lock(&shard.mu);
+  BlockRecord* r = shard.Find(k);
+  if (r == nullptr || r->state() != BlockState::kPersisted || r->flash_loc != packed) return;
+  if (r->in_dram()) {
+    r->flash_loc = BlockRecord::kNoLocation;
+    return;
+  }
+  life.Apply(r, Transition::kEvict).IgnoreError();
+  life.Apply(r, Transition::kReclaim).IgnoreError();
+  shard.Erase(r);
+  DropRef(r);
+}
+
+size_t BlockStore::Impl::ExpireLeases() {
+  int64_t now = opts.clock->NowNanos();
+  size_t expired = 0;
+  for (;;) {
+    BlockRecord* r;
+    {
+      MutexLock lock(&lease_mu);
+      if (leases.empty() || leases.front().deadline_ns >= now) break;
+      r = leases.front().rec;
+      leases.pop_front();
+    }
+    Shard& shard = index.ShardOf(r);
+    MutexLock lock(&shard.mu);
+    if (r->state() == BlockState::kAllocated) {
+      EndAllocation(shard, r, Transition::kExpire);
+      ++expired;
+    }
+    DropRef(r);  // the lease queue's reference
+  }
+  return expired;
+}
+
+void BlockStore::Impl::Maintain() {
+  ExpireLeases();
+  while (regions.GetStats().free_regions < opts.dram_free_regions) {
+    if (!ReclaimOne()) break;
+  }
+  if (flash) {
+    {
+      MutexLock flush_lock(&flush_mu);
+      DrainReinserts();
+    }
+    // Without the pipeline's own thread (deterministic mode) maintenance drives TRIM.
+    if (!opts.flash.regions.background_flush) flash->store().trim_pipeline().RunOnce();
+  }
+}
+
+void BlockStore::Impl::MaintenanceLoop() {
+  MutexLock lock(&bg_mu);
+  while (!stop) {
+    bg_mu.Unlock();
+    Maintain();
+    bg_mu.Lock();
+    bg_mu.AwaitWithTimeout(Condition(&stop), opts.maintenance_interval);
+  }
+}
+
 // ---- BlockStore ----------------------------------------------------------------------------
 
 Result<std::unique_ptr<BlockStore>> BlockStore::Create(const StoreOptions& options) {
@@ -179,6 +412,13 @@ Result<std::unique_ptr<BlockStore>> BlockStore::Create(const StoreOptions& optio
   ASSIGN_OR_RETURN(auto arena, DramArena::Create(bytes, options.try_hugepages));
   std::unique_ptr<BlockStore> store(new BlockStore(options));
   store->impl_ = std::make_unique<Impl>(options, std::move(arena));
+  Impl* impl = store->impl_.get();
+  if (!options.flash.path.empty() || options.flash_device != nullptr) {
+    ASSIGN_OR_RETURN(impl->flash,
+                     FlashTier::Create(options.flash, options.flash_device, options.clock,
+                                       [impl](const DroppedEntry& e) { impl->OnFlashDrop(e); }));
+  }
+  if (options.background) impl->maintenance = std::thread([impl] { impl->MaintenanceLoop(); });
   return store;
 }
 
@@ -193,6 +433,7 @@ Result<Allocation> BlockStore::Allocate(NamespaceId ns, std::string_view key, ui
                                    std::to_string(size));
   }
   KeyRef k(ns, key);
+  if (impl_->flash) impl_->flash->admission().RecordAccess(k.hash);
   // Each reclaim frees a region or proves none can be freed: bounded by the region count.
   for (uint32_t attempt = 0; attempt <= impl_->regions.num_regions() + 1; ++attempt) {
     bool retry = false;
@@ -244,26 +485,61 @@ Status BlockStore::Abort(NamespaceId ns, std::string_view key, ArenaOffset offse
 
 Result<BlockPin> BlockStore::Lookup(NamespaceId ns, std::string_view key) {
   RETURN_IF_ERROR(ValidateKey(key));
-  impl_->lookups.fetch_add(1, std::memory_order_relaxed);
+  Impl& m = *impl_;
+  m.lookups.fetch_add(1, std::memory_order_relaxed);
   KeyRef k(ns, key);
-  Shard& shard = impl_->index.ShardFor(k);
+  if (m.flash) m.flash->admission().RecordAccess(k.hash);
+  Shard& shard = m.index.ShardFor(k);
   MutexLock lock(&shard.mu);
   BlockRecord* r = shard.Find(k);
-  if (!Readable(r) || !r->in_dram()) {
-    impl_->misses.fetch_add(1, std::memory_order_relaxed);
-    return Status::NotFound("key not found");
+  if (Readable(r) && r->in_dram()) {
+    if (r->hits < 255) r->hits++;
+    BlockPin pin;
+    pin.store_ = this;
+    pin.tier_ = Tier::kDram;
+    pin.offset_ = ArenaOffset(r->dram_loc);
+    pin.region_ = m.regions.RegionOf(pin.offset_);
+    pin.size_ = r->size;
+    pin.checksum_ = Checksum(r->checksum);
+    m.regions.Pin(pin.region_);
+    m.hits_dram.fetch_add(1, std::memory_order_relaxed);
+    return pin;
   }
-  if (r->hits < 255) r->hits++;
-  BlockPin pin;
-  pin.store_ = this;
-  pin.tier_ = Tier::kDram;
-  pin.offset_ = ArenaOffset(r->dram_loc);
-  pin.region_ = impl_->regions.RegionOf(pin.offset_);
-  pin.size_ = r->size;
-  pin.checksum_ = Checksum(r->checksum);
-  impl_->regions.Pin(pin.region_);
-  impl_->hits_dram.fetch_add(1, std::memory_order_relaxed);
-  return pin;
+  if (Readable(r) && r->in_flash() && m.flash) {
+    auto region_pin = m.flash->Pin(r->flash_loc, r->key_len, r->size);
+    if (region_pin.ok()) {
+      if (r->hits < 255) r->hits++;
+      BlockPin pin;
+      pin.store_ = this;
+      pin.tier_ = Tier::kFlash;
+      pin.size_ = r->size;
+      pin.checksum_ = Checksum(r->checksum);
+      pin.flash_loc_ = r->flash_loc;
+      pin.ns_ = ns;
+      pin.key_ = std::string(key);
+      pin.flash_pin_ = std::move(*region_pin);
+      m.hits_flash.fetch_add(1, std::memory_order_relaxed);
+      return pin;
+    }
+  }
+  m.misses.fetch_add(1, std::memory_order_relaxed);
+  return Status::NotFound("key not found");
+}
+
+Status BlockStore::ReadInto(const BlockPin& pin, std::span<std::byte> dest) {
+  if (!pin.valid() || pin.store_ != this) return Status::InvalidArgument("invalid pin");
+  if (dest.size() < pin.size()) return Status::InvalidArgument("destination too small");
+  if (pin.tier() == Tier::kDram) {
+    std::memcpy(dest.data(), pin.data().data(), pin.size());
+    impl_->dram_memcpy_bytes.fetch_add(pin.size(), std::memory_order_relaxed);
+    return Status::Ok();
+  }
+  Status s = impl_->flash->Read(pin.flash_loc_, pin.ns_, pin.key_, pin.size(), dest);
+  if (s.Is(StatusCode::kDataLoss) || s.Is(StatusCode::kIOError) || s.Is(StatusCode::kNotFound)) {
+    KVSTASH_LOG_EVERY_N_SEC(warn, 5, "flash read failed, block dropped: {}", s.ToString());
+    impl_->DropBadFlashCopy(pin.ns_, pin.key_, pin.flash_loc_);
+  }
+  return s;
 }
 
 Status BlockStore::Delete(NamespaceId ns, std::string_view key) {
@@ -274,6 +550,8 @@ Status BlockStore::Delete(NamespaceId ns, std::string_view key) {
   BlockRecord* r = shard.Find(k);
   if (r == nullptr) return Status::NotFound("key not found");
   if (r->state() == BlockState::kAllocated) return Status::Busy("key is being written");
+  bool had_flash = r->in_flash();
+  uint64_t flash_loc = r->flash_loc, size = r->size;
   RETURN_IF_ERROR(impl_->life.Apply(r, Transition::kDelete));
   shard.Erase(r);
   if (r->in_dram()) {
@@ -282,6 +560,8 @@ Status BlockStore::Delete(NamespaceId ns, std::string_view key) {
     impl_->life.Apply(r, Transition::kReclaim).IgnoreError();  // no DRAM space held
   }
   impl_->DropRef(r);
+  // The flash copy is dead; a region whose entries are all dead is reclaimed (and trimmed).
+  if (had_flash && impl_->flash) impl_->flash->MarkDead(flash_loc, key.size(), size);
   return Status::Ok();
 }
 
@@ -299,29 +579,25 @@ size_t BlockStore::LongestPrefix(NamespaceId ns, std::span<const std::string_vie
   return n;
 }
 
-size_t BlockStore::ExpireLeases() {
-  int64_t now = impl_->opts.clock->NowNanos();
-  size_t expired = 0;
-  for (;;) {
-    BlockRecord* r;
-    {
-      MutexLock lock(&impl_->lease_mu);
-      if (impl_->leases.empty() || impl_->leases.front().deadline_ns >= now) break;
-      r = impl_->leases.front().rec;
-      impl_->leases.pop_front();
-    }
-    Shard& shard = impl_->index.ShardOf(r);
-    MutexLock lock(&shard.mu);
-    if (r->state() == BlockState::kAllocated) {
-      impl_->EndAllocation(shard, r, Transition::kExpire);
-      ++expired;
-    }
-    impl_->DropRef(r);  // the lease queue's reference
-  }
-  return expired;
+size_t BlockStore::ExpireLeases() { return impl_->ExpireLeases(); }
+
+void BlockStore::RunMaintenance() { impl_->Maintain(); }
+
+Status BlockStore::FlushFlash() {
+  if (!impl_->flash) return Status::Ok();
+  MutexLock flush_lock(&impl_->flush_mu);
+  return impl_->flash->store().Flush();
 }
 
-void BlockStore::Unpin(const BlockPin& pin) { impl_->regions.Unpin(pin.region_); }
+bool BlockStore::has_flash() const { return impl_->flash != nullptr; }
+
+void BlockStore::Unpin(BlockPin& pin) {
+  if (pin.tier_ == Tier::kDram) {
+    impl_->regions.Unpin(pin.region_);
+  } else {
+    pin.flash_pin_.Release();
+  }
+}
 
 std::byte* BlockStore::arena_base() const { return impl_->arena->base(); }
 uint64_t BlockStore::arena_size() const { return impl_->arena->size(); }
@@ -356,6 +632,33 @@ StoreStats BlockStore::Stats() const {
   s.dram_region_recycles = d.recycles;
   s.dram_copies_dropped = m.dram_copies_dropped.load();
   s.dram_hugepages = m.arena->backing() == PageBacking::kSmall ? 0 : 1;
+  s.dram_payload_memcpy_bytes = m.dram_memcpy_bytes.load();
+  s.flash_reinserted = m.reinserted.load();
+  s.flash_read_errors = m.flash_read_failures.load();
+  s.flash_persist_failures = m.flash_persist_failures.load();
+  s.flash_checksum_mismatch_on_flush = m.checksum_mismatch_on_flush.load();
+  if (m.flash) {
+    RegionStoreStats f = m.flash->store().stats();
+    s.flash_capacity_bytes = uint64_t{f.regions_total} * m.flash->store().region_bytes();
+    s.flash_bytes_written = f.bytes_appended;
+    s.flash_device_bytes_written = f.device_bytes_written;
+    s.flash_write_errors = f.write_io_errors;
+    s.flash_checksum_failures = f.checksum_failures;
+    s.flash_regions_reclaimed = f.regions_reclaimed + f.regions_reclaimed_dead;
+    s.flash_regions = f.regions_total;
+    s.flash_regions_sealed = f.regions_sealed;
+    s.discard_calls = f.trim.discard_calls;
+    s.discard_bytes = f.trim.bytes_discarded;
+    s.discard_extents = f.trim.extents_done;
+    s.discard_unsupported = f.trim.unsupported;
+    s.flash_degraded = (f.write_io_errors + f.read_io_errors) > 0 ? 1 : 0;
+    AdmissionStats a = m.flash->admission().Stats();
+    s.admission_admitted = a.admitted;
+    s.admission_rejected = a.rejected;
+    s.admission_admitted_bytes = a.bytes_admitted;
+    s.admission_rejected_bytes = a.bytes_rejected;
+    s.admission_rejected_by_budget = a.rejected_by_budget;
+  }
   return s;
 }
 
@@ -370,6 +673,10 @@ BlockPin& BlockPin::operator=(BlockPin&& o) noexcept {
     offset_ = o.offset_;
     size_ = o.size_;
     checksum_ = o.checksum_;
+    flash_loc_ = o.flash_loc_;
+    ns_ = o.ns_;
+    key_ = std::move(o.key_);
+    flash_pin_ = std::move(o.flash_pin_);
     o.store_ = nullptr;
   }
   return *this;

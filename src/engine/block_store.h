@@ -29,7 +29,9 @@
 
 #include "common/clock.h"
 #include "common/types.h"
+#include "engine/flash_tier.h"
 #include "engine/store_stats.h"
+#include "flash/region_store.h"
 #include "kvstash/status.h"
 
 namespace kvstash {
@@ -47,6 +49,17 @@ struct StoreOptions {
   uint32_t index_shards = 256;               // power of two
   bool try_hugepages = true;                 // MAP_HUGETLB, then THP madvise, then 4 KiB pages
   Clock* clock = Clock::Real();              // not owned; must outlive the store
+
+  // Flash tier: used when flash.path is set or flash_device is injected (not owned; tests).
+  FlashOptions flash;
+  Device* flash_device = nullptr;
+
+  // Background maintenance thread: expires leases and keeps `dram_free_regions` DRAM regions
+  // free (flushing admitted blocks to flash, evicting the rest) so writers rarely reclaim
+  // inline. Off: the owner calls RunMaintenance() (deterministic tests).
+  bool background = true;
+  uint32_t dram_free_regions = 1;
+  std::chrono::milliseconds maintenance_interval{20};
 
   Status Validate() const;
 };
@@ -78,7 +91,7 @@ class BlockPin {
   Checksum checksum() const { return checksum_; }
   // DRAM tier: offset of the bytes in the arena.
   ArenaOffset arena_offset() const { return offset_; }
-  // DRAM tier: the bytes themselves.
+  // DRAM tier: the bytes themselves. REQUIRES: tier() == kDram.
   std::span<const std::byte> data() const;
   void Release();
 
@@ -90,6 +103,11 @@ class BlockPin {
   ArenaOffset offset_;
   uint64_t size_ = 0;
   Checksum checksum_;
+  // Flash tier only: where to read, and the pin that keeps the region from reuse.
+  uint64_t flash_loc_ = 0;
+  NamespaceId ns_ = 0;
+  std::string key_;
+  RegionPin flash_pin_;
 };
 
 class BlockStore {
@@ -114,8 +132,13 @@ class BlockStore {
   // Gives up an allocation; its space comes back when its region is recycled.
   Status Abort(NamespaceId ns, std::string_view key, ArenaOffset offset);
 
-  // Pins a committed block. NotFound on a miss.
+  // Pins a committed block, in DRAM or on flash. NotFound on a miss.
   Result<BlockPin> Lookup(NamespaceId ns, std::string_view key);
+
+  // Copies a pinned block into `dest` (>= pin.size() bytes): a memcpy for a DRAM pin, a
+  // verified O_DIRECT read for a flash pin. A flash read that fails its checksum or I/O is
+  // DataLoss/IOError, is counted, and removes the block from the index: never wrong bytes.
+  Status ReadInto(const BlockPin& pin, std::span<std::byte> dest);
 
   // Removes a committed block from the index (EVICTED); its space is reclaimed when no pin
   // remains. NotFound if absent; Busy if ALLOCATED.
@@ -130,6 +153,13 @@ class BlockStore {
   // after advancing a ManualClock. Returns how many were aborted.
   size_t ExpireLeases();
 
+  // One maintenance pass: expire leases, refill the DRAM free-region reserve (flushing
+  // admitted blocks to flash), reinsert hot blocks of reclaimed flash regions.
+  void RunMaintenance();
+  // Writes the open flash region out and waits for every queued flash write.
+  Status FlushFlash();
+  bool has_flash() const;
+
   StoreStats Stats() const;
 
   // The DRAM arena, registered once with the transport.
@@ -139,7 +169,7 @@ class BlockStore {
  private:
   friend class BlockPin;
   explicit BlockStore(const StoreOptions& options);
-  void Unpin(const BlockPin& pin);
+  void Unpin(BlockPin& pin);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

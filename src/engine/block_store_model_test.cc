@@ -194,6 +194,7 @@ void ModelTest::Run(uint64_t seed, int ops) {
   o.index_shards = 8;
   o.try_hugepages = false;
   o.clock = &clock_;
+  o.background = false;  // deterministic: the test drives maintenance
   store_ = std::move(BlockStore::Create(o).value());
   for (int i = 0; i < ops && !HasFatalFailure(); ++i) {
     std::string key = "k" + std::to_string(rng_() % 300);

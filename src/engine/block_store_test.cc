@@ -22,6 +22,7 @@ class BlockStoreTest : public ::testing::Test {
     o.index_shards = 16;
     o.try_hugepages = false;
     o.clock = &clock_;
+    o.background = false;  // deterministic: the test drives maintenance
     store_.reset();
     auto s = BlockStore::Create(o);
     ASSERT_TRUE(s.ok()) << s.status().ToString();

@@ -41,15 +41,20 @@ struct StoreStats {
   uint64_t dram_regions = 0;
   uint64_t dram_regions_free = 0;
   uint64_t dram_region_recycles = 0;
-  uint64_t dram_copies_dropped = 0;  // persisted blocks whose DRAM copy was dropped
-  uint64_t dram_hugepages = 0;       // 1 if the arena is backed by huge pages
+  uint64_t dram_copies_dropped = 0;        // persisted blocks whose DRAM copy was dropped
+  uint64_t dram_hugepages = 0;             // 1 if the arena is backed by huge pages
+  uint64_t dram_payload_memcpy_bytes = 0;  // payload bytes the engine copied out of DRAM
 
   // Flash tier (0 when there is none).
   uint64_t flash_capacity_bytes = 0;
   uint64_t flash_live_bytes = 0;
   uint64_t flash_bytes_written = 0;
   uint64_t flash_device_bytes_written = 0;
+  uint64_t flash_regions = 0;
+  uint64_t flash_regions_sealed = 0;
   uint64_t flash_write_errors = 0;
+  uint64_t flash_persist_failures = 0;            // admitted blocks that did not reach flash
+  uint64_t flash_checksum_mismatch_on_flush = 0;  // writer's checksum did not match its bytes
   uint64_t flash_read_errors = 0;
   uint64_t flash_checksum_failures = 0;
   uint64_t flash_regions_reclaimed = 0;
@@ -63,6 +68,7 @@ struct StoreStats {
   uint64_t admission_rejected = 0;
   uint64_t admission_admitted_bytes = 0;
   uint64_t admission_rejected_bytes = 0;
+  uint64_t admission_rejected_by_budget = 0;
 
   // Index.
   uint64_t index_entries = 0;
