@@ -1,0 +1,170 @@
+// kvstash C++ client (libkvstash): put/get KV-cache blocks on a kvstash server over UCX.
+//
+//   ASSIGN_OR_RETURN(auto client, kvstash::Client::Connect({.server_address = "10.0.0.7:7400"}));
+//   ASSIGN_OR_RETURN(auto buf, client->RegisterBuffer(pool, pool_bytes));  // once
+//   RETURN_IF_ERROR(client->Put("llama@0@0@abc", block));
+//   ASSIGN_OR_RETURN(size_t n, client->Get("llama@0@0@abc", dest));  // dest inside `pool`
+//
+// Data path (docs/PROTOCOL.md): Put = Allocate -> one-sided ucp_put from your buffer into the
+// server's DRAM arena -> flush -> Commit. Get = the server puts the bytes straight into your
+// buffer, then replies. Register long-lived buffers once with RegisterBuffer(): Gets into a
+// registered buffer are zero-copy; a Get into an unregistered buffer lands in an internal
+// registered staging buffer and is then memcpy'd (one extra copy). Puts from unregistered
+// buffers register them on the fly (registrations are cached by address range).
+//
+// GPU memory (built with CUDA): device pointers are detected (cudaPointerGetAttributes). If
+// UCX is CUDA-aware the VRAM is registered and moved directly; otherwise the client stages
+// through pinned host memory with cudaMemcpyAsync. Same API.
+//
+// Failure: every call has a deadline (ClientOptions::timeout) and returns Timeout when it
+// passes. When the server dies the connection's error handler fires and calls in progress
+// fail with Unavailable (within ~1 s, not the full timeout). The next call reconnects lazily;
+// registered buffers are re-announced to the new server. A call that fails with Timeout or
+// Unavailable drops the connection; after a failed Get the destination's contents are
+// unspecified (the server may have written part of it). A failed PutBatch may have committed
+// some of its items: Exists() tells. Keys are write-once: putting an
+// existing key returns AlreadyExists.
+//
+// Thread safety: a Client is safe to share between threads; calls are serialized on its one
+// connection (use several Clients for parallel streams). Async calls run on the client's own
+// executor thread in submission order.
+#ifndef KVSTASH_CLIENT_H_
+#define KVSTASH_CLIENT_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <future>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kvstash/status.h"
+
+namespace kvstash {
+
+struct ClientOptions {
+  std::string server_address = "127.0.0.1:7400";    // "host:port"; IPv6 as "[::1]:7400"
+  std::chrono::milliseconds timeout{5000};          // deadline of each call
+  std::chrono::milliseconds connect_timeout{1000};  // handshake deadline (within `timeout`)
+  uint16_t namespace_id = 0;  // tenant namespace (0 = default); sent in the handshake
+  std::string token;          // auth token; empty when the server runs without auth
+  // Largest Get into an unregistered buffer staged in one piece (grown on demand up to this).
+  uint64_t max_staging_bytes = 64ull << 20;
+  // Send the XXH3-64 of each host-memory value with Commit (the server stores and verifies
+  // it end to end). Costs one pass over the bytes on the client (~30 GB/s per core).
+  bool send_checksums = true;
+  // Transport-level detection of a dead server (UCP_ERR_HANDLING_MODE_PEER). false allows
+  // UCX 1.13 to use shared memory to a server on the same host; set it as the server does.
+  bool detect_peer_failure = true;
+
+  // InvalidArgument naming the first bad field.
+  Status Validate() const;
+};
+
+class Client;
+
+// A registered memory range (RAII). Gets into it are zero-copy; puts from it need no
+// registration. Move-only; the destructor unregisters it (locally and on the server). Must
+// not outlive its Client. The memory itself stays owned by the caller and must outlive the
+// handle.
+class BufferHandle {
+ public:
+  BufferHandle() = default;
+  BufferHandle(BufferHandle&& o) noexcept;
+  BufferHandle& operator=(BufferHandle&& o) noexcept;
+  ~BufferHandle();
+
+  bool valid() const { return client_ != nullptr; }
+  void* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  friend class Client;
+  BufferHandle(Client* client, uint64_t id, void* data, size_t size)
+      : client_(client), id_(id), data_(data), size_(size) {}
+  void Reset();
+  Client* client_ = nullptr;
+  uint64_t id_ = 0;
+  void* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// One block to put. `key` and `value` must stay valid until the call returns (or until the
+// future of an async call is ready).
+struct PutItem {
+  std::string_view key;
+  std::span<const std::byte> value;
+};
+
+// One block to get into `dest` (capacity = dest.size()).
+struct GetItem {
+  std::string_view key;
+  std::span<std::byte> dest;
+};
+
+class Client {
+ public:
+  // Connects and handshakes. Errors: InvalidArgument (options), Unavailable (server not
+  // reachable), PermissionDenied (token/namespace refused), Timeout.
+  static Result<std::unique_ptr<Client>> Connect(ClientOptions options);
+
+  // Closes the connection. Every BufferHandle must be gone; pending async calls finish first.
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Registers [data, data+size) with UCX once and announces it to the server. Errors:
+  // InvalidArgument (null/empty), Unavailable, Timeout, ResourceExhausted.
+  Result<BufferHandle> RegisterBuffer(void* data, size_t size);
+
+  // Writes `value` under `key`. Errors: AlreadyExists (key committed), Busy (another writer
+  // holds it), InvalidArgument (key not 1..256 bytes, value empty or over the server's max),
+  // ResourceExhausted (server out of DRAM), LeaseExpired, Unavailable, Timeout.
+  Status Put(std::string_view key, std::span<const std::byte> value);
+
+  // Reads `key` into `dest`; returns the block size. Errors: NotFound (miss), InvalidArgument
+  // (dest smaller than the block; the message names the size), DataLoss, Unavailable, Timeout.
+  Result<size_t> Get(std::string_view key, std::span<std::byte> dest);
+
+  Result<bool> Exists(std::string_view key);
+  // Number of leading keys present on the server (prefix-order lookup).
+  Result<size_t> LongestPrefix(std::span<const std::string_view> keys);
+  // Errors: NotFound, Busy (being written), Unavailable, Timeout.
+  Status Delete(std::string_view key);
+
+  // Batched forms: one request each way per step, up to the server's max batch (4096 keys;
+  // larger spans are split). The outer Result fails only when the whole call failed
+  // (Unavailable, Timeout); otherwise there is one entry per item, in order.
+  Result<std::vector<Status>> PutBatch(std::span<const PutItem> items);
+  Result<std::vector<Result<size_t>>> GetBatch(std::span<const GetItem> items);
+  Result<std::vector<bool>> ExistsBatch(std::span<const std::string_view> keys);
+  Result<std::vector<Status>> DeleteBatch(std::span<const std::string_view> keys);
+
+  // Async forms: queued to the client's executor thread; the caller keeps keys and buffers
+  // alive until the future is ready.
+  std::future<Result<std::vector<Status>>> PutBatchAsync(std::vector<PutItem> items);
+  std::future<Result<std::vector<Result<size_t>>>> GetBatchAsync(std::vector<GetItem> items);
+
+  // The server's counters ("server.*") and the store's ("store.*").
+  Result<std::map<std::string, uint64_t>> Stats();
+
+  // True while the connection is up (a later call reconnects if it is not).
+  bool connected() const;
+  // True when this build accepts CUDA device pointers.
+  static bool cuda_support();
+
+ private:
+  friend class BufferHandle;
+  struct Impl;
+  explicit Client(std::unique_ptr<Impl> impl);
+  void UnregisterBuffer(uint64_t id);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kvstash
+
+#endif  // KVSTASH_CLIENT_H_

@@ -1,0 +1,250 @@
+// kvstash::Client data path.
+//
+// Put:  Allocate(batch) -> ucp_put_nbx of each granted value straight into the server arena
+//       -> one endpoint flush (remote completion) -> Commit(batch, checksums).
+// Get:  Get(batch of {key, buffer id, offset, capacity}) -> the server puts each hit into our
+//       registered memory and flushes before it replies. Destinations outside any registered
+//       buffer land in the staging buffer and are copied out (memcpy, or cudaMemcpy for VRAM).
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "common/checksum.h"
+#include "kvstash/client.h"
+#include "net/client_impl.h"
+#include "net/ucx_status.h"
+
+namespace kvstash {
+
+using net::Opcode;
+
+namespace {
+constexpr size_t kStagingAlign = 64;
+size_t AlignUp(size_t n) { return (n + kStagingAlign - 1) & ~(kStagingAlign - 1); }
+}  // namespace
+
+Status Client::Impl::PutBytes(std::span<const std::byte> value, uint64_t remote,
+                              net::SteadyTime deadline) {
+  ucp_request_param_t p{};
+  if (net::ClassifyPointer(value.data()) == net::MemoryKind::kDevice) {
+    if (!context->SupportsMemoryType(UCS_MEMORY_TYPE_CUDA)) {
+      return PutDeviceStaged(value, remote, deadline);
+    }
+    p.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
+    p.memory_type = UCS_MEMORY_TYPE_CUDA;
+  }
+  // Inside a registered buffer: use its handle. Otherwise UCX registers on the fly through its
+  // registration cache, which tracks unmaps (so a freed and reused address is never stale).
+  if (net::Registration* reg = registry.Find(value.data(), value.size())) {
+    p.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMH;
+    p.memh = reg->memory->get();
+  }
+  ucs_status_ptr_t req =
+      ucp_put_nbx(conn->ep(), value.data(), value.size(), remote, conn->arena_rkey(), &p);
+  if (UCS_PTR_IS_ERR(req)) {
+    conn->Kill();
+    return net::UcsToStatus(UCS_PTR_STATUS(req), "ucp_put_nbx");
+  }
+  if (req != nullptr) ucp_request_free(req);  // completion is covered by the flush
+  return Status::Ok();
+}
+
+Status Client::Impl::PutDeviceStaged(std::span<const std::byte> value, uint64_t remote,
+                                     net::SteadyTime deadline) {
+  // VRAM without a CUDA-aware UCX: device -> pinned staging -> put, one staging-full at a time.
+  RETURN_IF_ERROR(conn->Flush(deadline));  // earlier puts may still read the staging buffer
+  size_t chunk_max = options.max_staging_bytes;
+  RETURN_IF_ERROR(EnsureStaging(std::min(value.size(), chunk_max), deadline));
+  net::Registration* reg = registry.Get(staging_reg);
+  for (size_t done = 0; done < value.size();) {
+    size_t n = std::min(value.size() - done, staging_bytes);
+    RETURN_IF_ERROR(net::CopyDeviceToHost(staging.get(), value.data() + done, n));
+    ucp_request_param_t p{};
+    p.op_attr_mask = UCP_OP_ATTR_FIELD_MEMH;
+    p.memh = reg->memory->get();
+    ucs_status_ptr_t req =
+        ucp_put_nbx(conn->ep(), staging.get(), n, remote + done, conn->arena_rkey(), &p);
+    RETURN_IF_ERROR(conn->worker().WaitRequest(req, deadline, "ucp_put_nbx"));
+    RETURN_IF_ERROR(conn->Flush(deadline));
+    done += n;
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<Status>> Client::Impl::PutChunk(std::span<const PutItem> items,
+                                                   net::SteadyTime deadline) {
+  std::vector<Status> out(items.size());
+  const net::Limits& l = conn->limits();
+  net::AllocateRequest areq;
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < items.size(); ++i) {
+    out[i] = CheckKey(items[i].key);
+    if (out[i].ok() && (items[i].value.empty() || items[i].value.size() > l.max_value_bytes)) {
+      out[i] = Status::InvalidArgument(
+          fmt::format("value size {} outside [1, {}]", items[i].value.size(), l.max_value_bytes));
+    }
+    if (!out[i].ok()) continue;
+    areq.items.push_back({items[i].key, items[i].value.size()});
+    idx.push_back(i);
+  }
+  if (idx.empty()) return out;
+  ASSIGN_OR_RETURN(auto body, Call(Opcode::kAllocate, areq, deadline));
+  net::AllocateReply arep;
+  RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(body), l, &arep));
+  if (arep.items.size() != idx.size()) return Status::Internal("allocate reply count");
+  net::CommitRequest creq;
+  std::vector<size_t> cidx;
+  for (size_t j = 0; j < idx.size(); ++j) {
+    const PutItem& item = items[idx[j]];
+    const auto& a = arep.items[j];
+    if (a.status != StatusCode::kOk) {
+      out[idx[j]] = Status(a.status, "allocate refused");
+      continue;
+    }
+    if (a.offset > conn->arena_bytes() || item.value.size() > conn->arena_bytes() - a.offset) {
+      return Status::Internal("server granted an offset outside its arena");
+    }
+    RETURN_IF_ERROR(PutBytes(item.value, conn->arena_address() + a.offset, deadline));
+    std::optional<uint64_t> sum;
+    if (options.send_checksums &&
+        net::ClassifyPointer(item.value.data()) == net::MemoryKind::kHost) {
+      sum = ComputeChecksum(item.value).value();
+    }
+    creq.items.push_back({item.key, a.offset, sum});
+    cidx.push_back(idx[j]);
+  }
+  if (creq.items.empty()) return out;
+  RETURN_IF_ERROR(conn->Flush(deadline));  // the bytes are in the server's memory from here
+  ASSIGN_OR_RETURN(body, Call(Opcode::kCommit, creq, deadline));
+  net::StatusListReply crep;
+  RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(body), l, &crep));
+  if (crep.statuses.size() != cidx.size()) return Status::Internal("commit reply count");
+  for (size_t j = 0; j < cidx.size(); ++j) out[cidx[j]] = Status(crep.statuses[j], "");
+  return out;
+}
+
+Result<std::vector<Status>> Client::PutBatch(std::span<const PutItem> items) {
+  Impl& im = *impl_;
+  MutexLock lock(&im.mu);
+  auto deadline = im.Deadline();
+  RETURN_IF_ERROR(im.EnsureConnected(deadline));
+  std::vector<Status> out;
+  out.reserve(items.size());
+  size_t max = im.conn->limits().max_batch_keys;
+  for (size_t i = 0; i < items.size(); i += max) {
+    ASSIGN_OR_RETURN(auto part,
+                     im.PutChunk(items.subspan(i, std::min(max, items.size() - i)), deadline));
+    for (auto& s : part) out.push_back(std::move(s));
+  }
+  return out;
+}
+
+namespace {
+// One staged Get item: where it lands in the staging buffer.
+struct Staged {
+  size_t item;
+  size_t offset;
+};
+}  // namespace
+
+Result<std::vector<Result<size_t>>> Client::Impl::GetChunk(std::span<const GetItem> items,
+                                                           net::SteadyTime deadline) {
+  std::vector<Result<size_t>> out(items.size(), Result<size_t>(Status::Internal("unset")));
+  net::GetRequest req;
+  std::vector<size_t> idx;
+  std::vector<std::optional<size_t>> staged_at(items.size());
+  size_t staging_need = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const GetItem& it = items[i];
+    if (Status s = CheckKey(it.key); !s.ok() || it.dest.empty()) {
+      out[i] = s.ok() ? Status::InvalidArgument("empty destination") : s;
+      continue;
+    }
+    net::Registration* reg = registry.Find(it.dest.data(), it.dest.size());
+    if (reg != nullptr && reg->id != staging_reg) {
+      ASSIGN_OR_RETURN(uint32_t id, ServerBufferId(*reg, deadline));
+      uint64_t off = it.dest.data() - reg->memory->address();
+      req.items.push_back({it.key, id, off, it.dest.size()});
+    } else {
+      staged_at[i] = staging_need;
+      staging_need += AlignUp(std::min<size_t>(it.dest.size(), options.max_staging_bytes));
+      req.items.push_back({it.key, 0, *staged_at[i], 0});
+    }
+    idx.push_back(i);
+  }
+  if (idx.empty()) return out;
+  if (staging_need > 0) {
+    RETURN_IF_ERROR(EnsureStaging(staging_need, deadline));
+    ASSIGN_OR_RETURN(uint32_t sid, ServerBufferId(*registry.Get(staging_reg), deadline));
+    for (size_t j = 0; j < idx.size(); ++j) {
+      if (!staged_at[idx[j]]) continue;
+      req.items[j].buffer_id = sid;
+      req.items[j].capacity =
+          std::min<size_t>(items[idx[j]].dest.size(), options.max_staging_bytes);
+    }
+  }
+  ASSIGN_OR_RETURN(auto body, Call(Opcode::kGet, req, deadline));
+  net::GetReply rep;
+  RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(body), conn->limits(), &rep));
+  if (rep.items.size() != idx.size()) return Status::Internal("get reply count");
+  for (size_t j = 0; j < idx.size(); ++j) {
+    size_t i = idx[j];
+    const std::byte* staged = staged_at[i] ? staging.get() + *staged_at[i] : nullptr;
+    out[i] = FinishGetItem(items[i], req.items[j].capacity, rep.items[j], staged);
+  }
+  return out;
+}
+
+Result<size_t> Client::Impl::FinishGetItem(const GetItem& item, uint64_t capacity,
+                                           const net::GetReply::Item& r, const std::byte* staged) {
+  if (r.status == StatusCode::kOk && r.size > capacity) {
+    conn->Kill();  // a server that writes past what it was given is not to be trusted further
+    return Status::Internal("server reported more bytes than the capacity it was given");
+  }
+  if (r.status != StatusCode::kOk) {
+    if (r.status == StatusCode::kInvalidArgument && r.size > capacity) {
+      return Status::InvalidArgument(fmt::format(
+          "destination of {} bytes too small: block is {} bytes", item.dest.size(), r.size));
+    }
+    return Status(r.status, "");
+  }
+  if (staged != nullptr) {
+    if (net::ClassifyPointer(item.dest.data()) == net::MemoryKind::kDevice) {
+      RETURN_IF_ERROR(net::CopyHostToDevice(item.dest.data(), staged, r.size));
+    } else {
+      std::memcpy(item.dest.data(), staged, r.size);  // the documented staging copy
+    }
+  }
+  return static_cast<size_t>(r.size);
+}
+
+Result<std::vector<Result<size_t>>> Client::GetBatch(std::span<const GetItem> items) {
+  Impl& im = *impl_;
+  MutexLock lock(&im.mu);
+  auto deadline = im.Deadline();
+  RETURN_IF_ERROR(im.EnsureConnected(deadline));
+  std::vector<Result<size_t>> out;
+  out.reserve(items.size());
+  size_t max = im.conn->limits().max_batch_keys;
+  // Chunks bounded by the server's batch limit and by the staging buffer.
+  size_t begin = 0;
+  size_t staging = 0;
+  for (size_t i = 0; i <= items.size(); ++i) {
+    size_t need = 0;
+    if (i < items.size() &&
+        im.registry.Find(items[i].dest.data(), items[i].dest.size()) == nullptr) {
+      need = AlignUp(std::min<size_t>(items[i].dest.size(), im.options.max_staging_bytes));
+    }
+    bool full = i - begin == max || staging + need > im.options.max_staging_bytes;
+    if (i > begin && (i == items.size() || full)) {
+      ASSIGN_OR_RETURN(auto part, im.GetChunk(items.subspan(begin, i - begin), deadline));
+      for (auto& r : part) out.push_back(std::move(r));
+      begin = i;
+      staging = 0;
+    }
+    staging += need;
+  }
+  return out;
+}
+
+}  // namespace kvstash

@@ -1,0 +1,256 @@
+// End-to-end tests: a real BlockStore served by an in-process Server on 127.0.0.1, real
+// Clients over UCX. CTest runs this binary twice: UCX_TLS=sm,self and UCX_TLS=tcp.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "kvstash/client.h"
+#include "kvstash/kvstash.h"
+#include "net/net_test_util.h"
+
+namespace kvstash::testing {
+namespace {
+
+class NetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* tls = std::getenv("UCX_TLS");
+    RecordProperty("UCX_TLS", tls ? tls : "(default)");
+    server_ = StartServer();
+    ASSERT_NE(server_, nullptr);
+    auto c = Client::Connect(TestClientOptions(*server_));
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    client_ = std::move(c).value();
+  }
+
+  std::unique_ptr<TestServer> server_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(NetTest, RoundTripsFromOneByteTo64MiB) {
+  const size_t sizes[] = {1, 7, 4095, 4096, 4097, 65537, (1 << 20) + 3, 8 << 20, 64 << 20};
+  std::vector<std::byte> pool(64 << 20);
+  auto reg = client_->RegisterBuffer(pool.data(), pool.size());
+  ASSERT_TRUE(reg.ok()) << reg.status().ToString();
+  for (size_t n : sizes) {
+    std::string key = "size-" + std::to_string(n);
+    auto value = Pattern(SeedOf(key), n);
+    ASSERT_TRUE(client_->Put(key, value).ok()) << n;
+    // Into the registered pool (zero copy), at an odd offset when it fits.
+    size_t off = n + 3 <= pool.size() ? 3 : 0;
+    auto got = client_->Get(key, std::span(pool).subspan(off, n));
+    ASSERT_TRUE(got.ok()) << n << " " << got.status().ToString();
+    ASSERT_EQ(*got, n);
+    ASSERT_TRUE(std::equal(value.begin(), value.end(), pool.begin() + off)) << n;
+    // Into an unregistered buffer (staged), larger than the block.
+    std::vector<std::byte> dest(n + 10, std::byte{0xEE});
+    got = client_->Get(key, dest);
+    ASSERT_TRUE(got.ok()) << n << " " << got.status().ToString();
+    ASSERT_EQ(*got, n);
+    ASSERT_TRUE(std::equal(value.begin(), value.end(), dest.begin())) << n;
+    EXPECT_EQ(dest[n], std::byte{0xEE});     // nothing past the block was written
+    ASSERT_TRUE(client_->Delete(key).ok());  // keep the 256 MiB arena from filling
+  }
+}
+
+TEST_F(NetTest, DuplicatePutIsAlreadyExistsAndKeepsFirstValue) {
+  auto a = Pattern(1, 5000);
+  auto b = Pattern(2, 5000);
+  ASSERT_TRUE(client_->Put("dup", a).ok());
+  EXPECT_EQ(client_->Put("dup", b).code(), StatusCode::kAlreadyExists);
+  std::vector<std::byte> dest(5000);
+  ASSERT_TRUE(client_->Get("dup", dest).ok());
+  EXPECT_EQ(dest, a);
+}
+
+TEST_F(NetTest, MissesAndBadArgumentsAreReported) {
+  std::vector<std::byte> dest(100);
+  EXPECT_EQ(client_->Get("absent", dest).status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(client_->Put("big", Pattern(3, 1000)).ok());
+  auto small = client_->Get("big", std::span(dest).first(10));
+  EXPECT_EQ(small.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(small.status().message().find("1000"), std::string::npos);
+  EXPECT_EQ(client_->Put(std::string(257, 'k'), Pattern(4, 10)).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(client_->Put("", Pattern(4, 10)).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(client_->Put("empty", {}).code(), StatusCode::kInvalidArgument);
+  std::vector<std::byte> huge((64 << 20) + 1);
+  EXPECT_EQ(client_->Put("huge", huge).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(client_->Delete("absent").code(), StatusCode::kNotFound);
+  auto ok = client_->Exists("big");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_TRUE(*ok);
+}
+
+TEST_F(NetTest, BatchOperations) {
+  constexpr int kN = 300;
+  std::vector<std::string> keys;
+  std::vector<std::vector<std::byte>> values;
+  std::vector<PutItem> puts;
+  for (int i = 0; i < kN; ++i) keys.push_back("batch-" + std::to_string(i));
+  for (int i = 0; i < kN; ++i) values.push_back(Pattern(i, 1000 + 37 * i));
+  for (int i = 0; i < kN; ++i) puts.push_back({keys[i], values[i]});
+  puts.push_back({keys[0], values[0]});  // duplicate inside the batch
+  auto put = client_->PutBatch(puts);
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  for (int i = 0; i < kN; ++i) EXPECT_TRUE((*put)[i].ok()) << i << (*put)[i].ToString();
+  // The first copy was still ALLOCATED when the batch's Allocate reached it: Busy.
+  EXPECT_EQ((*put)[kN].code(), StatusCode::kBusy);
+  EXPECT_EQ(client_->Put(keys[0], values[0]).code(), StatusCode::kAlreadyExists);
+
+  std::vector<std::vector<std::byte>> dests(kN + 1, std::vector<std::byte>(20000));
+  std::vector<GetItem> gets;
+  for (int i = 0; i < kN; ++i) gets.push_back({keys[i], dests[i]});
+  gets.push_back({"batch-missing", dests[kN]});
+  auto got = client_->GetBatch(gets);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  for (int i = 0; i < kN; ++i) {
+    ASSERT_TRUE((*got)[i].ok()) << i;
+    ASSERT_EQ(*(*got)[i], values[i].size());
+    ASSERT_TRUE(std::equal(values[i].begin(), values[i].end(), dests[i].begin())) << i;
+  }
+  EXPECT_EQ((*got)[kN].status().code(), StatusCode::kNotFound);
+
+  std::vector<std::string_view> views(keys.begin(), keys.end());
+  auto lp = client_->LongestPrefix(views);
+  ASSERT_TRUE(lp.ok());
+  EXPECT_EQ(*lp, static_cast<size_t>(kN));
+  ASSERT_TRUE(client_->Delete(keys[100]).ok());
+  lp = client_->LongestPrefix(views);
+  ASSERT_TRUE(lp.ok());
+  EXPECT_EQ(*lp, 100u);
+
+  auto ex = client_->ExistsBatch(std::span(views).first(102));
+  ASSERT_TRUE(ex.ok());
+  EXPECT_TRUE((*ex)[99]);
+  EXPECT_FALSE((*ex)[100]);
+  EXPECT_TRUE((*ex)[101]);
+
+  auto del = client_->DeleteBatch(std::span(views).subspan(99, 3));
+  ASSERT_TRUE(del.ok());
+  EXPECT_TRUE((*del)[0].ok());
+  EXPECT_EQ((*del)[1].code(), StatusCode::kNotFound);
+  EXPECT_TRUE((*del)[2].ok());
+}
+
+TEST_F(NetTest, BatchesLargerThanTheServerLimitAreSplit) {
+  constexpr int kN = 5000;  // > 4096 keys per request
+  std::vector<std::string> keys;
+  for (int i = 0; i < kN; ++i) keys.push_back("split-" + std::to_string(i));
+  auto value = Pattern(9, 64);
+  std::vector<PutItem> puts;
+  for (auto& k : keys) puts.push_back({k, value});
+  auto put = client_->PutBatch(puts);
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  for (int i = 0; i < kN; ++i) ASSERT_TRUE((*put)[i].ok()) << i;
+  std::vector<std::string_view> views(keys.begin(), keys.end());
+  auto lp = client_->LongestPrefix(views);
+  ASSERT_TRUE(lp.ok());
+  EXPECT_EQ(*lp, static_cast<size_t>(kN));
+}
+
+TEST_F(NetTest, AsyncBatches) {
+  auto v1 = Pattern(11, 70000);
+  auto v2 = Pattern(12, 3);
+  auto fut = client_->PutBatchAsync({{"async-1", v1}, {"async-2", v2}});
+  auto put = fut.get();
+  ASSERT_TRUE(put.ok());
+  EXPECT_TRUE((*put)[0].ok());
+  EXPECT_TRUE((*put)[1].ok());
+  std::vector<std::byte> d1(70000), d2(10);
+  auto got = client_->GetBatchAsync({{"async-1", d1}, {"async-2", d2}}).get();
+  ASSERT_TRUE(got.ok());
+  ASSERT_TRUE((*got)[0].ok());
+  ASSERT_EQ(*(*got)[1], 3u);
+  EXPECT_EQ(d1, v1);
+  EXPECT_TRUE(std::equal(v2.begin(), v2.end(), d2.begin()));
+}
+
+TEST_F(NetTest, ConcurrentClientsSeeTheirOwnBytes) {
+  constexpr int kClients = 4;
+  constexpr int kKeys = 40;
+  auto two = StartServer(0, /*workers=*/2);  // connections spread over both workers
+  ASSERT_NE(two, nullptr);
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      auto client = Client::Connect(TestClientOptions(*two));
+      if (!client.ok()) {
+        ++failures;
+        return;
+      }
+      std::vector<std::byte> pool(1 << 20);
+      auto reg = (*client)->RegisterBuffer(pool.data(), pool.size());
+      if (!reg.ok()) ++failures;
+      for (int k = 0; k < kKeys; ++k) {
+        std::string key = "c" + std::to_string(c) + "-k" + std::to_string(k);
+        auto value = Pattern(SeedOf(key), 4096 + 1000 * k + c);
+        if (!(*client)->Put(key, value).ok()) ++failures;
+      }
+      for (int k = 0; k < kKeys; ++k) {
+        std::string key = "c" + std::to_string(c) + "-k" + std::to_string(k);
+        auto value = Pattern(SeedOf(key), 4096 + 1000 * k + c);
+        auto got = (*client)->Get(key, pool);
+        if (!got.ok() || *got != value.size() ||
+            !std::equal(value.begin(), value.end(), pool.begin())) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(two->server->Stats().connections_accepted, static_cast<uint64_t>(kClients));
+  EXPECT_EQ(two->server->Stats().malformed_messages, 0u);
+}
+
+TEST_F(NetTest, DramGetsCopyNoPayloadBytesOnTheServer) {
+  std::vector<std::byte> pool(4 << 20);
+  auto reg = client_->RegisterBuffer(pool.data(), pool.size());
+  ASSERT_TRUE(reg.ok());
+  auto value = Pattern(21, 3 << 20);
+  ASSERT_TRUE(client_->Put("zc", value).ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(client_->Get("zc", pool).ok());
+  ServerStats st = server_->server->Stats();
+  EXPECT_EQ(st.get_hits, 5u);
+  EXPECT_EQ(st.get_bytes_dram, 5ull * (3 << 20));
+  EXPECT_EQ(st.dram_payload_memcpy_bytes, 0u);
+  auto remote = client_->Stats();
+  ASSERT_TRUE(remote.ok());
+  EXPECT_EQ(remote->at("server.dram_payload_memcpy_bytes"), 0u);
+  EXPECT_EQ(remote->at("server.get_hits"), 5u);
+  EXPECT_GE(remote->at("store.lifecycle_commits"), 1u);
+}
+
+TEST_F(NetTest, CApiRoundTrip) {
+  kvstash_client_options_t o{};
+  std::string addr = server_->address();
+  o.server_address = addr.c_str();
+  o.no_peer_failure_detection = ShmMode() ? 1 : 0;
+  kvstash_client_t* c = nullptr;
+  ASSERT_EQ(kvstash_client_open(&o, &c), KVSTASH_OK) << kvstash_last_error();
+  auto value = Pattern(31, 12345);
+  ASSERT_EQ(kvstash_put(c, "ckey", 4, value.data(), value.size()), KVSTASH_OK);
+  EXPECT_EQ(kvstash_put(c, "ckey", 4, value.data(), value.size()), KVSTASH_ALREADY_EXISTS);
+  std::vector<std::byte> dest(20000);
+  size_t n = 0;
+  ASSERT_EQ(kvstash_get(c, "ckey", 4, dest.data(), dest.size(), &n), KVSTASH_OK);
+  EXPECT_EQ(n, value.size());
+  EXPECT_TRUE(std::equal(value.begin(), value.end(), dest.begin()));
+  EXPECT_EQ(kvstash_get(c, "nope", 4, dest.data(), dest.size(), &n), KVSTASH_NOT_FOUND);
+  EXPECT_STREQ(kvstash_status_name(KVSTASH_NOT_FOUND), "NotFound");
+  int exists = 0;
+  ASSERT_EQ(kvstash_exists(c, "ckey", 4, &exists), KVSTASH_OK);
+  EXPECT_EQ(exists, 1);
+  uint64_t commits = 0;
+  ASSERT_EQ(kvstash_stat(c, "server.keys_committed", &commits), KVSTASH_OK);
+  EXPECT_GE(commits, 1u);
+  EXPECT_EQ(kvstash_delete(c, "ckey", 4), KVSTASH_OK);
+  EXPECT_EQ(kvstash_put(nullptr, "k", 1, value.data(), 1), KVSTASH_INVALID_ARGUMENT);
+  kvstash_client_close(c);
+}
+
+}  // namespace
+}  // namespace kvstash::testing

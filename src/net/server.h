@@ -1,0 +1,149 @@
+// Server: serves a BlockStore over UCX (DESIGN.md §4, docs/PROTOCOL.md).
+//
+// Shape: N shared-nothing worker threads, each owning one ucp_worker and the connections
+// assigned to it (round robin). Worker 0 also owns the ucp_listener and, every
+// `lease_sweep_interval`, calls BlockStore::ExpireLeases(). The DRAM arena is registered once
+// at Create() (ucp_mem_map of store->arena_base()); clients put payload bytes straight into it
+// and the server copies no payload byte on the DRAM path (`dram_payload_memcpy_bytes` stays 0).
+// Gets are ucp_put_nbx from the arena (or from a registered bounce buffer for flash blocks)
+// into the client's registered buffer, then an endpoint flush, then the reply; pins are
+// released only after the flush completes.
+//
+// A malformed message closes that connection only (counted in `malformed_messages`). An
+// endpoint error (client died) closes that connection; its unfinished allocations are reclaimed
+// by the engine's lease.
+//
+// Thread safety: Create/Start/Stop must be called from one thread (the owner). Stats() and
+// port() are safe from any thread.
+#ifndef KVSTASH_NET_SERVER_H_
+#define KVSTASH_NET_SERVER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "kvstash/status.h"
+
+namespace kvstash {
+
+class BlockStore;
+
+// A tenant: the namespace it owns, the token that grants it, and the store that serves it.
+// A tenant with its own store gets its own registered arena: its clients receive only that
+// arena's remote key at Hello (docs/RELIABILITY.md).
+struct ServerTenant {
+  std::string name;           // logs; non-empty
+  uint16_t namespace_id = 0;  // 1..65535, unique
+  std::string token;          // 1..256 bytes; compared in constant time
+  BlockStore* store = nullptr;  // not owned, must outlive the Server; null: the default store
+};
+
+struct ServerOptions {
+  std::string listen_host = "127.0.0.1";         // IPv4/IPv6 literal or resolvable host name
+  uint16_t listen_port = 7400;                   // 0: the kernel picks one (see Server::port())
+  uint32_t workers = 1;                          // worker threads, 1..256
+  uint32_t max_key_bytes = 256;                  // 1..256
+  uint64_t max_value_bytes = 64ull << 20;        // per block; also bounds the flash bounce buffer
+  uint32_t max_batch_keys = 4096;                // keys per request, 1..4096
+  uint32_t max_outstanding_per_connection = 64;  // requests queued or in flight per connection
+  uint32_t max_connections = 1024;               // beyond this, new connections are refused
+  // Tokens accepted for the default namespace 0 (and, with no tenants, for any namespace).
+  // Empty: namespace 0 is open.
+  std::vector<std::string> auth_tokens;
+  // Tenants (server_tenants.h). Non-empty: namespace N != 0 needs tenant N's token.
+  std::vector<ServerTenant> tenants;
+  // How often worker 0 calls BlockStore::ExpireLeases(). Zero: never (the embedder does it).
+  std::chrono::milliseconds lease_sweep_interval{1000};
+  // UCP_ERR_HANDLING_MODE_PEER on every endpoint: a dead client is detected by the transport.
+  // false: UCX 1.13 may then use shared-memory lanes between processes of one host (sysv/posix
+  // have no peer-failure support), at the price of relying on the connection manager alone to
+  // notice dead peers. Keep true across hosts.
+  bool detect_peer_failure = true;
+  // The store's clock (lease deadlines are reported to clients relative to it). Not owned.
+  Clock* clock = Clock::Real();
+
+  // InvalidArgument naming the first bad field.
+  Status Validate() const;
+};
+
+// A snapshot of the server's counters (monotonic unless named *_active).
+struct ServerStats {
+  uint64_t connections_accepted = 0;
+  uint64_t connections_active = 0;
+  uint64_t connections_refused = 0;       // over max_connections or bad handshake
+  uint64_t auth_failures = 0;             // Hellos refused: token does not grant the namespace
+  uint64_t connections_closed_error = 0;  // endpoint errors (peer died, reset)
+  uint64_t malformed_messages = 0;        // each also closed its connection
+  uint64_t requests_hello = 0;
+  uint64_t requests_allocate = 0;
+  uint64_t requests_commit = 0;
+  uint64_t requests_abort = 0;
+  uint64_t requests_register_buffer = 0;
+  uint64_t requests_unregister_buffer = 0;
+  uint64_t requests_get = 0;
+  uint64_t requests_exists = 0;
+  uint64_t requests_longest_prefix = 0;
+  uint64_t requests_delete = 0;
+  uint64_t requests_stats = 0;
+  uint64_t request_errors = 0;        // whole requests answered with a non-OK status
+  uint64_t key_errors = 0;            // per-key statuses other than OK/NotFound
+  uint64_t outstanding_rejected = 0;  // requests refused: over max_outstanding_per_connection
+  uint64_t keys_allocated = 0;
+  uint64_t keys_committed = 0;
+  uint64_t get_hits = 0;
+  uint64_t get_misses = 0;
+  uint64_t get_bytes_dram = 0;             // bytes put from the arena to clients
+  uint64_t get_bytes_flash = 0;            // bytes put from the bounce buffer to clients
+  uint64_t flash_reads_unavailable = 0;    // flash hits the engine could not read here
+  uint64_t put_errors = 0;                 // failed ucp_put_nbx / flush (client gone)
+  uint64_t dram_payload_memcpy_bytes = 0;  // payload bytes the CPU copied on the DRAM path
+
+  // ("server.<field>", value) for every field above, in declaration order.
+  std::vector<std::pair<std::string, uint64_t>> ToPairs() const;
+};
+
+class Server {
+ public:
+  // Validates `options`, creates the UCX context and registers store->arena_base() once.
+  // `store` is not owned and must outlive the Server. Errors: InvalidArgument (options),
+  // Unavailable/Internal (UCX failed).
+  static Result<std::unique_ptr<Server>> Create(ServerOptions options, BlockStore* store);
+
+  // Stops if running.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds the listener and starts the workers. Errors: Unavailable (address in use or not
+  // bindable), Internal (already started). Once OK, port() is the bound port.
+  Status Start();
+
+  // Closes the listener and every connection (clients see Unavailable), waits for in-flight
+  // puts to finish or fail, joins the workers. Idempotent; the Server can be destroyed after.
+  void Stop();
+
+  // The bound TCP port (meaningful after Start(); resolves listen_port 0).
+  uint16_t port() const;
+
+  const ServerOptions& options() const;
+
+  // A consistent-enough snapshot: each counter is read atomically, not all together.
+  ServerStats Stats() const;
+
+  // Server counters (ToPairs) followed by `store`'s counters ("store.<name>"; null: the
+  // default store): what the Stats request returns to a client of that store.
+  std::vector<std::pair<std::string, uint64_t>> StatsPairs(const BlockStore* store = nullptr) const;
+
+ private:
+  struct Impl;
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kvstash
+
+#endif  // KVSTASH_NET_SERVER_H_

@@ -1,0 +1,41 @@
+// UcxContext: RAII owner of a ucp_context_h (features RMA | AM | WAKEUP).
+//
+// Transport selection comes from the environment (UCX_TLS, UCX_NET_DEVICES, ...), read when
+// the context is created: set UCX_TLS before Create() to pin a transport (tests run over
+// "sm,self" and "tcp"; real hardware picks verbs).
+//
+// Thread safety: the context is created with multi-thread support so that workers of
+// different threads (and memory registration from any thread) may share it.
+#ifndef KVSTASH_NET_UCX_CONTEXT_H_
+#define KVSTASH_NET_UCX_CONTEXT_H_
+
+#include <ucp/api/ucp.h>
+
+#include <memory>
+
+#include "kvstash/status.h"
+
+namespace kvstash::net {
+
+class UcxContext {
+ public:
+  // Errors: Unavailable/Internal when UCX cannot initialize (no transport matches UCX_TLS).
+  static Result<std::unique_ptr<UcxContext>> Create();
+  ~UcxContext();
+  UcxContext(const UcxContext&) = delete;
+  UcxContext& operator=(const UcxContext&) = delete;
+
+  ucp_context_h get() const { return ctx_; }
+  // True if some transport registers and moves memory of `type` (e.g. UCS_MEMORY_TYPE_CUDA).
+  bool SupportsMemoryType(ucs_memory_type_t type) const;
+
+ private:
+  explicit UcxContext(ucp_context_h ctx, uint64_t memory_types)
+      : ctx_(ctx), memory_types_(memory_types) {}
+  ucp_context_h ctx_;
+  uint64_t memory_types_;
+};
+
+}  // namespace kvstash::net
+
+#endif  // KVSTASH_NET_UCX_CONTEXT_H_

@@ -1,0 +1,67 @@
+// UcxMemory: RAII registration of caller-owned memory (ucp_mem_map, never ALLOCATE), with
+// its packed remote key; RemoteKey: RAII unpacked remote key of a peer's registration.
+//
+// Registration pins pages and, on RDMA hardware, costs microseconds to milliseconds: register
+// long-lived memory (the server's arena, a client's buffer pool) once.
+//
+// Thread safety: a UcxMemory may be used by any worker of its context concurrently (read-only
+// after creation). A RemoteKey belongs to one endpoint (its worker's thread).
+#ifndef KVSTASH_NET_UCX_MEMORY_H_
+#define KVSTASH_NET_UCX_MEMORY_H_
+
+#include <ucp/api/ucp.h>
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "kvstash/status.h"
+#include "net/ucx_context.h"
+
+namespace kvstash::net {
+
+class UcxMemory {
+ public:
+  // Registers [addr, addr+length). `addr` stays owned by the caller and must outlive this.
+  // `type` UCS_MEMORY_TYPE_UNKNOWN lets UCX detect it (host or CUDA).
+  static Result<std::unique_ptr<UcxMemory>> Map(UcxContext& context, void* addr, size_t length,
+                                                ucs_memory_type_t type = UCS_MEMORY_TYPE_HOST);
+  ~UcxMemory();
+  UcxMemory(const UcxMemory&) = delete;
+  UcxMemory& operator=(const UcxMemory&) = delete;
+
+  ucp_mem_h get() const { return memh_; }
+  std::byte* address() const { return addr_; }
+  size_t length() const { return length_; }
+  bool Contains(const void* p, size_t n) const;
+  // ucp_rkey_pack output: what a peer needs (with address()) to put to/get from this memory.
+  std::span<const std::byte> packed_rkey() const { return rkey_; }
+
+ private:
+  UcxMemory(UcxContext& ctx, ucp_mem_h memh, std::byte* addr, size_t length)
+      : ctx_(ctx), memh_(memh), addr_(addr), length_(length) {}
+  UcxContext& ctx_;
+  ucp_mem_h memh_;
+  std::byte* addr_;
+  size_t length_;
+  std::vector<std::byte> rkey_;
+};
+
+class RemoteKey {
+ public:
+  // Errors: InvalidArgument if `packed` is not a valid key for this endpoint.
+  static Result<std::unique_ptr<RemoteKey>> Unpack(ucp_ep_h ep, std::span<const std::byte> packed);
+  ~RemoteKey() { ucp_rkey_destroy(rkey_); }
+  RemoteKey(const RemoteKey&) = delete;
+  RemoteKey& operator=(const RemoteKey&) = delete;
+  ucp_rkey_h get() const { return rkey_; }
+
+ private:
+  explicit RemoteKey(ucp_rkey_h k) : rkey_(k) {}
+  ucp_rkey_h rkey_;
+};
+
+}  // namespace kvstash::net
+
+#endif  // KVSTASH_NET_UCX_MEMORY_H_
