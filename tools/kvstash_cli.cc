@@ -1,0 +1,59 @@
+// kvstash: the command-line client.
+//
+//   kvstash [--server HOST:PORT] [--namespace NS] [--token TOKEN] [--timeout-ms N] COMMAND
+//
+//   put KEY [FILE|-]    get KEY [FILE|-]    exists KEY...    delete KEY...
+//   stat [--json]       bench --op get|put --block-size SIZE --count N --batch N
+//                             --tier dram|flash --queue-depth N [--json]
+//
+// --server defaults to $KVSTASH_SERVER, else 127.0.0.1:7400.
+// Exit codes: 0 success, 1 error, 2 bad command line, 3 miss (get/exists/delete).
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+
+#include "tools/cli_bench.h"
+#include "tools/cli_commands.h"
+#include "tools/cli_common.h"
+
+namespace kvstash {
+namespace {
+
+void AddGlobalOptions(CLI::App* app, GlobalOptions* g) {
+  if (const char* env = std::getenv("KVSTASH_SERVER"); env != nullptr && *env != '\0') {
+    g->server = env;
+  }
+  app->add_option("--server", g->server,
+                  "server HOST:PORT (default $KVSTASH_SERVER or " + g->server + ")");
+  app->add_option("--namespace", g->namespace_id, "tenant namespace id (0 = default)");
+  app->add_option("--token", g->token, "tenant auth token");
+  app->add_option("--timeout-ms", g->timeout_ms, "deadline of each call in ms (default 5000)");
+}
+
+int Run(int argc, char** argv) {
+  CLI::App app("kvstash: command-line client of a kvstash server");
+  app.require_subcommand(1);
+  GlobalOptions global;
+  CommandRunner runner;
+  AddGlobalOptions(&app, &global);
+  AddDataCommands(&app, &runner);
+  AddBenchCommand(&app, &runner);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+  if (!runner) {
+    std::fprintf(stderr, "kvstash: no command (see kvstash --help)\n");
+    return kExitUsage;
+  }
+  return runner(global);
+}
+
+}  // namespace
+}  // namespace kvstash
+
+int main(int argc, char** argv) { return kvstash::Run(argc, argv); }
