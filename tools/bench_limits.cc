@@ -1,5 +1,6 @@
 #include "tools/bench_limits.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -55,6 +56,12 @@ Result<nlohmann::ordered_json> MeasureIo(const LimitsOptions& o) {
   std::filesystem::path path(o.flash_path);
   std::error_code ec;
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+  struct stat st {};
+  if (::stat(o.flash_path.c_str(), &st) == 0 && S_ISBLK(st.st_mode) && !o.allow_device_write) {
+    return Status::InvalidArgument("--flash-path " + o.flash_path +
+                                   " is a block device: the write probe destroys its contents; "
+                                   "pass --allow-device-write if that is intended");
+  }
   RETURN_IF_ERROR(PrepareProbeFile(o.flash_path, span));
   ASSIGN_OR_RETURN(ProbeTarget target, DescribeProbeTarget(o.flash_path));
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
@@ -174,6 +181,8 @@ void AddLimitsCommand(CLI::App* bench, CommandRunner* runner) {
   cmd->add_flag("!--no-io", o->io, "skip the storage probes");
   cmd->add_flag("!--no-tcp", o->tcp, "skip the loopback TCP probe");
   cmd->add_flag("--keep", o->keep, "keep the probe file");
+  cmd->add_flag("--allow-device-write", o->allow_device_write,
+                "allow the write probe on a block device (destroys its contents)");
   cmd->add_flag("--json", o->json, "print one JSON object");
   cmd->callback([runner, o] {
     *runner = [o](const GlobalOptions&) {

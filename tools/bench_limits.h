@@ -12,6 +12,7 @@
 // gbps_n_threads}, tcp_loopback {gbps, write_bytes}, io {target {...}, results [{pattern,
 // block_bytes, queue_depth, gbps, iops, p50_us, p99_us, p999_us}]}}. The probe file is
 // written in full first (so reads hit allocated blocks) and removed afterwards unless --keep.
+// A block device path is refused unless --allow-device-write: the write probe destroys data.
 //
 // Thread safety: single-threaded entry; the N-thread memcpy spawns N threads.
 #ifndef KVSTASH_TOOLS_BENCH_LIMITS_H_
@@ -30,11 +31,12 @@ struct LimitsOptions {
   std::string probe_size = "512MiB";                 // span of the probe file
   std::string block_sizes = "128KiB,1MiB";
   std::string queue_depths = "1,8,32";
-  double seconds = 0.3;  // per probe
-  uint32_t threads = 0;  // memcpy threads for the N-thread figure; 0 = online CPUs
-  bool io = true;        // false: skip the storage probes (no file written)
-  bool tcp = true;       // false: skip the loopback TCP probe
-  bool keep = false;     // keep the probe file
+  double seconds = 0.3;             // per probe
+  uint32_t threads = 0;             // memcpy threads for the N-thread figure; 0 = online CPUs
+  bool io = true;                   // false: skip the storage probes (no file written)
+  bool tcp = true;                  // false: skip the loopback TCP probe
+  bool keep = false;                // keep the probe file
+  bool allow_device_write = false;  // a block device --flash-path is refused without it
   bool json = false;
 
   // InvalidArgument naming the bad flag.
