@@ -3,6 +3,7 @@
 //   kvstash [--server HOST:PORT] [--namespace NS] [--token TOKEN] [--timeout-ms N] COMMAND
 //
 //   put KEY [FILE|-]    get KEY [FILE|-]    exists KEY...    delete KEY...
+//   model [--model NAME ...] [--json]  (break-even model, no server needed)
 //   stat [--json]       bench --op get|put --block-size SIZE --count N --batch N
 //                             --tier dram|flash --queue-depth N [--json]
 //
@@ -15,6 +16,7 @@
 #include "tools/cli_bench.h"
 #include "tools/cli_commands.h"
 #include "tools/cli_common.h"
+#include "tools/cli_model.h"
 
 namespace kvstash {
 namespace {
@@ -38,6 +40,7 @@ int Run(int argc, char** argv) {
   AddGlobalOptions(&app, &global);
   AddDataCommands(&app, &runner);
   AddBenchCommand(&app, &runner);
+  AddModelCommand(&app, &runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -67,7 +67,7 @@ bool Wants(const PeersOptions& o, const std::string& peer) {
 }
 
 uint32_t CountFor(uint64_t bytes, uint64_t block, const PeersOptions& o) {
-  uint64_t n = std::max<uint64_t>(bytes / block, 4ull * o.depth);
+  uint64_t n = std::max<uint64_t>(bytes / block, 2ull * o.depth);
   return static_cast<uint32_t>(std::min<uint64_t>(n, o.max_count));
 }
 

@@ -37,7 +37,9 @@ class MemoryStore : public PeerStore {
     }
     return Status::Ok();
   }
+  int clears = 0;
   Status Clear(const BlockSet&) override {
+    ++clears;
     data.clear();
     return Status::Ok();
   }
@@ -73,6 +75,16 @@ TEST(RunPeer, VerifiesEveryBlockAndCountsOps) {
   EXPECT_EQ(run->Find("get")->bytes, 40u * 8192);
   EXPECT_EQ(run->Find("get_qd1")->latency.samples, 5u);
   EXPECT_TRUE(store.data.empty());  // cleared
+}
+
+TEST(RunPeer, WarmupPutsAndClearsBeforeTheTimedPut) {
+  auto set = BlockSet::Create(4096, 10, 3);
+  MemoryStore store;
+  auto run = RunPeer(store, **set, {.depth = 4, .get_rounds = 1, .qd1_samples = 0, .warmup = true});
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(store.clears, 2);  // after the warm-up, and at the end
+  EXPECT_EQ(run->Find("put")->blocks, 10u);
+  EXPECT_EQ(run->verified_blocks, 10u);
 }
 
 TEST(RunPeer, DetectsWrongBytes) {
