@@ -13,14 +13,16 @@ namespace {
 constexpr uint64_t kHugePage = 2ull << 20;
 }  // namespace
 
-Result<std::unique_ptr<DramArena>> DramArena::Create(uint64_t bytes, bool try_hugepages) {
+Result<std::unique_ptr<DramArena>> DramArena::Create(uint64_t bytes, bool try_hugepages,
+                                                     bool prefault) {
   if (bytes == 0) return Status::InvalidArgument("DRAM arena size must be > 0");
   uint64_t size = (bytes + kHugePage - 1) / kHugePage * kHugePage;
   void* p = MAP_FAILED;
   PageBacking backing = PageBacking::kSmall;
+  const int populate = prefault ? MAP_POPULATE : 0;
   if (try_hugepages) {
-    p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1,
-             0);
+    p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | populate, -1, 0);
     if (p != MAP_FAILED) backing = PageBacking::kHugeTlb;
   }
   if (p == MAP_FAILED) {
@@ -29,6 +31,10 @@ Result<std::unique_ptr<DramArena>> DramArena::Create(uint64_t bytes, bool try_hu
     if (p == MAP_FAILED) return ErrnoToStatus(errno, "mmap DRAM arena");
     if (try_hugepages && madvise(p, size, MADV_HUGEPAGE) == 0) {
       backing = PageBacking::kTransparentHuge;
+    }
+    // Populate after the THP advice so the kernel can back the arena with huge pages.
+    if (prefault) {
+      for (uint64_t off = 0; off < size; off += 4096) static_cast<volatile char*>(p)[off] = 0;
     }
   }
   return std::unique_ptr<DramArena>(new DramArena(static_cast<std::byte*>(p), size, backing));

@@ -22,8 +22,12 @@ enum class PageBacking : uint8_t { kHugeTlb, kTransparentHuge, kSmall };
 
 class DramArena {
  public:
-  // Maps `bytes` (rounded up to 2 MiB). ResourceExhausted if the kernel refuses.
-  static Result<std::unique_ptr<DramArena>> Create(uint64_t bytes, bool try_hugepages);
+  // Maps `bytes` (rounded up to 2 MiB). `prefault`: touch every page now (MAP_POPULATE), so
+  // the first writes into the arena do not pay for page faults and zeroing on the data path
+  // (measured: 36-87% of server CPU during the first puts without it). ResourceExhausted if
+  // the kernel refuses.
+  static Result<std::unique_ptr<DramArena>> Create(uint64_t bytes, bool try_hugepages,
+                                                   bool prefault = false);
   ~DramArena();
   DramArena(const DramArena&) = delete;
   DramArena& operator=(const DramArena&) = delete;

@@ -10,12 +10,13 @@ namespace {
 class DramRegionsTest : public ::testing::Test {
  protected:
   ~DramRegionsTest() override {
-    for (BlockRecord* r : records_) BlockRecord::Free(r);
+    for (BlockRecord* r : records_) BlockRecord::Free(slab_, r);
   }
   BlockRecord* Rec() {
-    records_.push_back(BlockRecord::New(0, "k", 1));
+    records_.push_back(BlockRecord::New(slab_, 0, "k", 1));
     return records_.back();
   }
+  RecordSlab slab_;
   std::vector<BlockRecord*> records_;
 };
 

@@ -1,10 +1,6 @@
 #include "index/block_record.h"
 
-#include <malloc.h>
-
-#include <cstdlib>
 #include <cstring>
-#include <new>
 
 namespace kvstash {
 
@@ -13,6 +9,9 @@ namespace kvstash {
 #pragma GCC diagnostic ignored "-Winvalid-offsetof"
 constexpr size_t kKeyOffset = offsetof(BlockRecord, key_bytes);
 static_assert(kKeyOffset == 36, "BlockRecord fields must stay 36 bytes");
+static_assert(alignof(BlockRecord) <= RecordSlab::kGranularity);
+static_assert(kKeyOffset + kMaxKeyBytes <= RecordSlab::kMaxSlotBytes,
+              "the largest record must fit the slab's largest size class");
 
 std::string_view BlockStateName(BlockState s) {
   switch (s) {
@@ -30,10 +29,9 @@ std::string_view BlockStateName(BlockState s) {
   return "unknown";
 }
 
-BlockRecord* BlockRecord::New(NamespaceId ns, std::string_view key, uint32_t size) {
-  void* mem = std::malloc(kKeyOffset + key.size());
-  if (mem == nullptr) throw std::bad_alloc();
-  auto* r = static_cast<BlockRecord*>(mem);
+BlockRecord* BlockRecord::New(RecordSlab& slab, NamespaceId ns, std::string_view key,
+                              uint32_t size) {
+  auto* r = static_cast<BlockRecord*>(slab.Allocate(kKeyOffset + key.size()));
   r->dram_loc = kNoLocation;
   r->flash_loc = kNoLocation;
   r->checksum = 0;
@@ -48,11 +46,10 @@ BlockRecord* BlockRecord::New(NamespaceId ns, std::string_view key, uint32_t siz
   return r;
 }
 
-void BlockRecord::Free(BlockRecord* r) { std::free(r); }
+void BlockRecord::Free(RecordSlab& slab, BlockRecord* r) { slab.Free(r, kKeyOffset + r->key_len); }
 
-size_t BlockRecord::HeapBytes(const BlockRecord* r) {
-  // glibc keeps an 8-byte size header before each chunk.
-  return malloc_usable_size(const_cast<BlockRecord*>(r)) + sizeof(size_t);
+size_t BlockRecord::SlotBytes(size_t key_len) {
+  return RecordSlab::SlotBytes(kKeyOffset + key_len);
 }
 
 }  // namespace kvstash

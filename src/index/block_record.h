@@ -1,5 +1,6 @@
 // BlockRecord: the index's per-block metadata, with the key bytes stored inline after it.
-// Sized for 100M+ blocks per node: 36 bytes of fields, then the key, in one allocation.
+// Sized for 100M+ blocks per node: 36 bytes of fields, then the key, in one slot of the
+// index shard's RecordSlab (36 + key bytes rounded up to 8; no per-record malloc header).
 //
 // Lifecycle (DESIGN.md §2). The state is private: it changes only through Lifecycle
 // (lifecycle.h), which refuses illegal transitions, so an illegal transition cannot happen
@@ -7,8 +8,9 @@
 //
 // Ownership: a record is referenced by the index (while visible) and by the DRAM region that
 // holds its bytes (until the region is recycled). `refs` counts those references; the last
-// one to drop frees it (BlockRecord::Free). All fields are protected by the lock of the index
-// shard that the key hashes to; `key` and `ns` are immutable.
+// one to drop frees it (BlockRecord::Free, into the slab of the shard the key hashes to, under
+// that shard's lock: KeyIndex::Shard::NewRecord/FreeRecord). All fields are protected by the lock
+// of the index shard that the key hashes to; `key` and `ns` are immutable.
 #ifndef KVSTASH_INDEX_BLOCK_RECORD_H_
 #define KVSTASH_INDEX_BLOCK_RECORD_H_
 
@@ -17,6 +19,7 @@
 #include <string_view>
 
 #include "common/types.h"
+#include "index/record_slab.h"
 
 namespace kvstash {
 
@@ -35,12 +38,14 @@ class Lifecycle;
 struct BlockRecord {
   static constexpr uint64_t kNoLocation = ~uint64_t{0};
 
-  // Allocates a record for (ns, key) in state ALLOCATED with refs = 0. Never fails (aborts on
-  // OOM like operator new). REQUIRES: 1 <= key.size() <= kMaxKeyBytes.
-  static BlockRecord* New(NamespaceId ns, std::string_view key, uint32_t size);
-  static void Free(BlockRecord* r);
-  // Bytes of heap the record occupies (malloc_usable_size + allocator header).
-  static size_t HeapBytes(const BlockRecord* r);
+  // Allocates a record for (ns, key) from `slab`, in state ALLOCATED with refs = 0. Never
+  // fails (throws std::bad_alloc like operator new). REQUIRES: 1 <= key.size() <=
+  // kMaxKeyBytes; the lock guarding `slab` held (for the index: KeyIndex::Shard::NewRecord).
+  static BlockRecord* New(RecordSlab& slab, NamespaceId ns, std::string_view key, uint32_t size);
+  // Returns r's slot to `slab`, which must be the slab it came from. Same lock as New.
+  static void Free(RecordSlab& slab, BlockRecord* r);
+  // Slot bytes a record with a key of `key_len` bytes occupies in its slab.
+  static size_t SlotBytes(size_t key_len);
 
   std::string_view key() const { return {key_bytes, key_len}; }
   BlockState state() const { return state_; }

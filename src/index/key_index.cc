@@ -10,7 +10,7 @@ KeyIndex::~KeyIndex() {
   for (uint32_t i = 0; i <= mask_; ++i) {
     MutexLock lock(&shards_[i].mu);
     for (BlockRecord* r : shards_[i].set) {
-      if (--r->refs == 0) BlockRecord::Free(r);
+      if (--r->refs == 0) shards_[i].FreeRecord(r);
     }
     shards_[i].set.clear();
   }
@@ -24,10 +24,11 @@ KeyIndex::MemoryUsage KeyIndex::Measure() {
     m.entries += s.set.size();
     // flat_hash_set: capacity slots of 8 bytes + capacity + 16 control bytes.
     if (s.set.capacity() > 0) m.table_bytes += s.set.capacity() * (sizeof(void*) + 1) + 16;
-    for (const BlockRecord* r : s.set) {
-      m.key_bytes += r->key_len;
-      m.record_bytes += BlockRecord::HeapBytes(r);
-    }
+    for (const BlockRecord* r : s.set) m.key_bytes += r->key_len;
+    m.slab_bytes += s.slab.mapped_bytes();
+    m.live_record_bytes += s.slab.live_bytes();
+    m.live_records += s.slab.live_slots();
+    m.fixed_bytes += sizeof(Shard) + s.slab.bookkeeping_bytes();
   }
   return m;
 }

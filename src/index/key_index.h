@@ -1,13 +1,16 @@
 // KeyIndex: the concurrent map (namespace, key) -> BlockRecord*.
 //
 // Sharded: 2^k shards, each an absl::flat_hash_set of record pointers (1 control byte + one
-// 8-byte slot per bucket, load factor <= 7/8) behind its own Mutex. The key bytes live
-// inline in the record, so an entry costs the record (32 bytes + key, one malloc) plus ~10
-// bytes of table: measured by MemoryUsage() and reported by the index benchmark.
+// 8-byte slot per bucket, load factor 7/16..7/8) behind its own Mutex. The key bytes live
+// inline in the record, and each shard allocates its records from its own RecordSlab, so an
+// entry costs the record (36 bytes + key, rounded up to 8) plus ~10-20 bytes of table:
+// measured exactly by Measure() and reported by the index benchmark.
 //
 // The shard lock is also the lock of every record in that shard: callers find a record and
-// act on it (lifecycle transition, pin) while holding Shard::mu. Lock order: a thread holds
-// at most one shard lock, and never takes a shard lock while holding the DRAM allocator's.
+// act on it (lifecycle transition, pin) while holding Shard::mu. It also guards the shard's
+// RecordSlab: records are created and freed only through Shard::NewRecord/FreeRecord. Lock order: a
+// thread holds at most one shard lock, and never takes a shard lock while holding the DRAM
+// allocator's.
 //
 // Thread safety: safe for concurrent use; per-shard locking as described above.
 #ifndef KVSTASH_INDEX_KEY_INDEX_H_
@@ -20,9 +23,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
-#include "common/mutex.h"
 #include "common/checksum.h"
+#include "common/mutex.h"
 #include "index/block_record.h"
+#include "index/record_slab.h"
 
 namespace kvstash {
 
@@ -64,12 +68,28 @@ class KeyIndex {
     void Erase(BlockRecord* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { set.erase(r); }
     size_t size() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return set.size(); }
 
+    // Creates a record for a key that hashes to this shard (BlockRecord::New from this
+    // shard's slab); it is not inserted. REQUIRES: ShardFor(KeyRef(ns, key)) is this shard.
+    BlockRecord* NewRecord(NamespaceId ns, std::string_view key, uint32_t size)
+        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      return BlockRecord::New(slab, ns, key, size);
+    }
+    // Frees a record created by this shard's NewRecord, exactly once, after its last
+    // reference is gone. REQUIRES: r is not in the set.
+    void FreeRecord(BlockRecord* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      BlockRecord::Free(slab, r);
+    }
+
     absl::flat_hash_set<BlockRecord*, RecordHash, RecordEq> set ABSL_GUARDED_BY(mu);
+    RecordSlab slab ABSL_GUARDED_BY(mu);
   };
 
   // `shards` must be a power of two.
   explicit KeyIndex(uint32_t shards);
-  ~KeyIndex();  // frees records still referenced only by the index
+  // Frees records still referenced only by the index. REQUIRES: every other reference to a
+  // record was dropped (and the record freed) first; records still live after that are
+  // leaked, not freed under their holders (RecordSlab).
+  ~KeyIndex();
   KeyIndex(const KeyIndex&) = delete;
   KeyIndex& operator=(const KeyIndex&) = delete;
 
@@ -79,15 +99,21 @@ class KeyIndex {
 
   struct MemoryUsage {
     uint64_t entries = 0;
-    uint64_t key_bytes = 0;
-    uint64_t record_bytes = 0;  // heap bytes of records, including inline keys
-    uint64_t table_bytes = 0;   // hash table slots and control bytes
-    // Bytes per entry beyond the key bytes themselves.
+    uint64_t key_bytes = 0;          // of the entries in the table
+    uint64_t slab_bytes = 0;         // heap the shards' record slabs occupy: every slab, whole
+    uint64_t live_record_bytes = 0;  // slots in use (includes records not in the table)
+    uint64_t live_records = 0;
+    uint64_t table_bytes = 0;  // hash table slots and control bytes
+    uint64_t fixed_bytes = 0;  // the shard array and slab bookkeeping
+    // Bytes per entry beyond the key bytes themselves: everything the index holds in memory
+    // (free slots, slab tails and records of blocks no longer in the table included).
     double overhead_per_entry() const {
-      return entries ? double(record_bytes + table_bytes - key_bytes) / double(entries) : 0;
+      return entries ? double(slab_bytes + table_bytes + fixed_bytes - key_bytes) / double(entries)
+                     : 0;
     }
   };
-  // Walks every shard (takes each lock in turn): O(entries). For stats and benchmarks.
+  // Walks every shard (takes each lock in turn): O(entries) for the key bytes. For stats and
+  // benchmarks.
   MemoryUsage Measure();
   uint64_t Size();
 

@@ -13,7 +13,6 @@
 namespace kvstash {
 namespace {
 
-// LMCache-style key: model@world@worker@<chained hash>@dtype (~40-60 bytes).
 // LMCache-style key: model@world@worker@<chained hash>@dtype (55 bytes). Written into `out`
 // without snprintf so the benchmark measures the index, not the formatter: on a server the
 // key arrives in a message that is already in cache.
@@ -42,7 +41,7 @@ struct Fixture {
       KeyRef k(0, keys.back());
       auto& s = idx.ShardFor(k);
       MutexLock lock(&s.mu);
-      BlockRecord* r = BlockRecord::New(0, keys.back(), 131072);
+      BlockRecord* r = s.NewRecord(0, keys.back(), 131072);
       r->refs = 1;
       s.Insert(r);
     }
@@ -70,6 +69,8 @@ void BM_LookupHit(benchmark::State& state) {
     state.counters["entries"] = double(m.entries);
     state.counters["bytes_per_entry_overhead"] = m.overhead_per_entry();
     state.counters["avg_key_bytes"] = double(m.key_bytes) / double(m.entries);
+    state.counters["slab_bytes_per_entry"] = double(m.slab_bytes) / double(m.entries);
+    state.counters["table_bytes_per_entry"] = double(m.table_bytes) / double(m.entries);
   }
 }
 BENCHMARK(BM_LookupHit)->Arg(1 << 20)->Threads(1)->Threads(2)->UseRealTime();
@@ -101,7 +102,7 @@ void BM_Insert(benchmark::State& state) {
     auto& s = idx.ShardFor(k);
     MutexLock lock(&s.mu);
     if (s.Find(k) == nullptr) {
-      BlockRecord* r = BlockRecord::New(0, key, 1);
+      BlockRecord* r = s.NewRecord(0, key, 1);
       r->refs = 1;
       s.Insert(r);
     }

@@ -26,9 +26,15 @@ bool Expected(BlockState from, Transition t) {
   return false;
 }
 
+// The records' allocator (these tests need no index; they are single-threaded).
+RecordSlab& Slab() {
+  static RecordSlab* slab = new RecordSlab;
+  return *slab;
+}
+
 // Drives a fresh record into `target` through legal transitions.
 BlockRecord* RecordIn(Lifecycle& life, BlockState target) {
-  BlockRecord* r = BlockRecord::New(0, "key", 10);
+  BlockRecord* r = BlockRecord::New(Slab(), 0, "key", 10);
   life.OnAllocated(r);
   auto step = [&](Transition t) { ASSERT_TRUE(life.Apply(r, t).ok()); };
   if (target == BlockState::kAllocated) return r;
@@ -60,7 +66,7 @@ TEST(LifecycleTest, EveryPairMatchesTheDesign) {
         EXPECT_EQ(r->state(), from) << "an illegal transition must not change the state";
         EXPECT_EQ(life.illegal_attempts(), 1u);
       }
-      BlockRecord::Free(r);
+      BlockRecord::Free(Slab(), r);
     }
   }
 }
@@ -79,8 +85,8 @@ TEST(LifecycleTest, GaugesAndCountersFollowTransitions) {
   ASSERT_TRUE(life.Apply(a, Transition::kReclaim).ok());
   EXPECT_EQ(life.in_state(BlockState::kEvicted), 0u);
   EXPECT_EQ(life.count(Transition::kAllocate), 2u);
-  BlockRecord::Free(a);
-  BlockRecord::Free(b);
+  BlockRecord::Free(Slab(), a);
+  BlockRecord::Free(Slab(), b);
 }
 
 }  // namespace
