@@ -76,11 +76,12 @@ struct BlockStore::Impl {
   size_t ExpireLeases();
   void Maintain();
   void MaintenanceLoop();
-  // Drops one reference (index, DRAM region or lease queue); frees the record when none is
-  // left. REQUIRES: r's shard lock held.
-  void DropRef(BlockRecord* r);
+  // Drops one reference (index, DRAM region or lease queue); frees the record into its
+  // shard's slab when none is left. REQUIRES: `shard` is r's shard.
+  void DropRef(Shard& shard, BlockRecord* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // ALLOCATED -> DELETED (abort or expiry). REQUIRES: r's shard lock held.
-  void EndAllocation(Shard& shard, BlockRecord* r, Transition t);
+  void EndAllocation(Shard& shard, BlockRecord* r, Transition t)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
   const StoreOptions opts;
   std::unique_ptr<DramArena> arena;
@@ -99,6 +100,25 @@ struct BlockStore::Impl {
   std::atomic<uint64_t> already_exists{0}, busy{0}, dram_copies_dropped{0};
   std::atomic<uint64_t> flash_read_failures{0}, flash_persist_failures{0}, reinserted{0};
   std::atomic<uint64_t> checksum_mismatch_on_flush{0}, dram_memcpy_bytes{0};
+
+  // flash_degraded: set when the device reported an I/O error since the last look, cleared
+  // once a region write succeeded after the last error (the device healed). Updated by
+  // FlashDegraded() from Stats().
+  Mutex degraded_mu;
+  uint64_t degraded_seen_errors ABSL_GUARDED_BY(degraded_mu) = 0;
+  uint64_t degraded_written_at_error ABSL_GUARDED_BY(degraded_mu) = 0;
+  bool degraded ABSL_GUARDED_BY(degraded_mu) = false;
+  bool FlashDegraded(uint64_t io_errors, uint64_t device_bytes_written) {
+    MutexLock lock(&degraded_mu);
+    if (io_errors != degraded_seen_errors) {
+      degraded_seen_errors = io_errors;
+      degraded_written_at_error = device_bytes_written;
+      degraded = true;
+    } else if (device_bytes_written > degraded_written_at_error) {
+      degraded = false;
+    }
+    return degraded;
+  }
 
   std::unique_ptr<FlashTier> flash;  // null: DRAM only
   // Flushing (and so RegionStore::Append) is done by one thread at a time.
@@ -139,20 +159,20 @@ BlockStore::Impl::~Impl() {
     Shard& s = index.ShardOf(r);
     MutexLock lock(&s.mu);
     s.Erase(r);  // no-op if absent
+    s.FreeRecord(r);
   }
-  for (BlockRecord* r : all) BlockRecord::Free(r);
   // Records only the index still held (flash-resident) are freed by ~KeyIndex.
 }
 
-void BlockStore::Impl::DropRef(BlockRecord* r) {
-  if (--r->refs == 0) BlockRecord::Free(r);
+void BlockStore::Impl::DropRef(Shard& shard, BlockRecord* r) {
+  if (--r->refs == 0) shard.FreeRecord(r);
 }
 
 void BlockStore::Impl::EndAllocation(Shard& shard, BlockRecord* r, Transition t) {
   life.Apply(r, t).IgnoreError();  // caller checked state == ALLOCATED
   shard.Erase(r);
   regions.CloseAllocation(regions.RegionOf(ArenaOffset(r->dram_loc)), /*committed=*/false, r->size);
-  DropRef(r);  // the index's reference; the region's stays until recycle
+  DropRef(shard, r);  // the index's reference; the region's stays until recycle
 }
 
 Result<Allocation> BlockStore::Impl::TryAllocate(const KeyRef& k, uint64_t size, bool* retry) {
@@ -167,10 +187,10 @@ Result<Allocation> BlockStore::Impl::TryAllocate(const KeyRef& k, uint64_t size,
     already_exists.fetch_add(1, std::memory_order_relaxed);
     return Status::AlreadyExists("key already stored");
   }
-  BlockRecord* r = BlockRecord::New(k.ns, k.key, static_cast<uint32_t>(size));
+  BlockRecord* r = shard.NewRecord(k.ns, k.key, static_cast<uint32_t>(size));
   auto grant = regions.Allocate(size, r);
   if (!grant.ok()) {
-    BlockRecord::Free(r);
+    shard.FreeRecord(r);
     *retry = grant.status().Is(StatusCode::kResourceExhausted);
     return grant.status();
   }
@@ -210,12 +230,12 @@ void BlockStore::Impl::DetachFromVictim(BlockRecord* r, RegionId victim) {
       life.Apply(r, Transition::kEvict).IgnoreError();
       shard.Erase(r);
       r->dram_loc = BlockRecord::kNoLocation;
-      DropRef(r);  // the index's reference (r still holds the region's)
+      DropRef(shard, r);  // the index's reference (r still holds the region's)
     }
   }
   // The region's space is being recycled: an evicted block's space is reclaimed now.
   if (r->state() == BlockState::kEvicted) life.Apply(r, Transition::kReclaim).IgnoreError();
-  DropRef(r);  // the region's reference
+  DropRef(shard, r);  // the region's reference
 }
 
 void BlockStore::Impl::FlushVictim(RegionId victim, const std::vector<BlockRecord*>& records) {
@@ -289,7 +309,7 @@ void BlockStore::Impl::OnFlashDrop(const DroppedEntry& e) {
       life.Apply(r, Transition::kEvict).IgnoreError();
       life.Apply(r, Transition::kReclaim).IgnoreError();  // its flash space goes now
       shard.Erase(r);
-      DropRef(r);
+      DropRef(shard, r);
       return;
     }
     r->hits = 0;
@@ -332,7 +352,7 @@ void BlockStore::Impl::DrainReinserts() {
         life.Apply(r, Transition::kEvict).IgnoreError();
         life.Apply(r, Transition::kReclaim).IgnoreError();
         shard.Erase(r);
-        DropRef(r);
+        DropRef(shard, r);
       } else if (packed.ok()) {
         flash->MarkDead(*packed, item.key.size(), item.data.size());
       }
@@ -354,7 +374,7 @@ void BlockStore::Impl::DropBadFlashCopy(NamespaceId ns, std::string_view key, ui
   life.Apply(r, Transition::kEvict).IgnoreError();
   life.Apply(r, Transition::kReclaim).IgnoreError();
   shard.Erase(r);
-  DropRef(r);
+  DropRef(shard, r);
 }
 
 size_t BlockStore::Impl::ExpireLeases() {
@@ -374,7 +394,7 @@ size_t BlockStore::Impl::ExpireLeases() {
       EndAllocation(shard, r, Transition::kExpire);
       ++expired;
     }
-    DropRef(r);  // the lease queue's reference
+    DropRef(shard, r);  // the lease queue's reference
   }
   return expired;
 }
@@ -409,7 +429,7 @@ void BlockStore::Impl::MaintenanceLoop() {
 Result<std::unique_ptr<BlockStore>> BlockStore::Create(const StoreOptions& options) {
   RETURN_IF_ERROR(options.Validate());
   uint64_t bytes = options.dram_bytes / options.dram_region_bytes * options.dram_region_bytes;
-  ASSIGN_OR_RETURN(auto arena, DramArena::Create(bytes, options.try_hugepages));
+  ASSIGN_OR_RETURN(auto arena, DramArena::Create(bytes, options.try_hugepages, options.prefault));
   std::unique_ptr<BlockStore> store(new BlockStore(options));
   store->impl_ = std::make_unique<Impl>(options, std::move(arena));
   Impl* impl = store->impl_.get();
@@ -559,7 +579,7 @@ Status BlockStore::Delete(NamespaceId ns, std::string_view key) {
   } else {
     impl_->life.Apply(r, Transition::kReclaim).IgnoreError();  // no DRAM space held
   }
-  impl_->DropRef(r);
+  impl_->DropRef(shard, r);
   // The flash copy is dead; a region whose entries are all dead is reclaimed (and trimmed).
   if (had_flash && impl_->flash) impl_->flash->MarkDead(flash_loc, key.size(), size);
   return Status::Ok();
@@ -651,7 +671,7 @@ StoreStats BlockStore::Stats() const {
     s.discard_bytes = f.trim.bytes_discarded;
     s.discard_extents = f.trim.extents_done;
     s.discard_unsupported = f.trim.unsupported;
-    s.flash_degraded = (f.write_io_errors + f.read_io_errors) > 0 ? 1 : 0;
+    s.flash_degraded = impl_->FlashDegraded(f.io_errors(), f.device_bytes_written) ? 1 : 0;
     AdmissionStats a = m.flash->admission().Stats();
     s.admission_admitted = a.admitted;
     s.admission_rejected = a.rejected;

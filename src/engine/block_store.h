@@ -48,6 +48,8 @@ struct StoreOptions {
   std::chrono::milliseconds lease{10'000};   // ALLOCATED -> aborted after this
   uint32_t index_shards = 256;               // power of two
   bool try_hugepages = true;                 // MAP_HUGETLB, then THP madvise, then 4 KiB pages
+  bool prefault = true;                      // touch the whole arena at start (no page faults
+                                             // on the data path)
   Clock* clock = Clock::Real();              // not owned; must outlive the store
 
   // Flash tier: used when flash.path is set or flash_device is injected (not owned; tests).
