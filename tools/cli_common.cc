@@ -43,7 +43,12 @@ std::unique_ptr<Client> ConnectOrReport(const GlobalOptions& global) {
 }
 
 int ReportError(const std::string& context, const Status& status) {
-  std::fprintf(stderr, "kvstash: %s: %s\n", context.c_str(), status.ToString().c_str());
+  std::string text = status.ToString();
+  if (status.Is(StatusCode::kPermissionDenied) &&
+      text.find("permission denied") == std::string::npos) {
+    text = "permission denied: " + text;  // the phrase scripts and people look for
+  }
+  std::fprintf(stderr, "kvstash: %s: %s\n", context.c_str(), text.c_str());
   return kExitError;
 }
 

@@ -61,7 +61,15 @@ grep -q -- "--flash-size" "$WORK/out" || fail "--help lacks --flash-size"
 
 # ---- start ---------------------------------------------------------------------------------
 cd "$WORK"
-"$KVSTASHD" --listen "$SERVER" --dram 64MiB --region-size 8MiB --flash "$WORK/var/kvstash.flash" \
+TOKEN_A="tenant-a-token-0123456789"
+cat >"$WORK/tenants.toml" <<TOML
+[[tenant]]
+name = "team-a"
+namespace = 1
+token = "$TOKEN_A"
+dram = "16MiB"
+TOML
+"$KVSTASHD" --config "$WORK/tenants.toml" --listen "$SERVER" --dram 64MiB --region-size 8MiB --flash "$WORK/var/kvstash.flash" \
   --flash-size 128MiB --workers 1 --lease-ms 2000 --metrics-listen "127.0.0.1:$MPORT" \
   >"$WORK/kvstashd.log" 2>&1 &
 DAEMON_PID=$!
@@ -103,6 +111,22 @@ expect_rc 3 "get after delete exits 3" -- kv get greeting
 expect_rc 3 "delete of an absent key exits 3" -- kv delete greeting
 expect_rc 1 "connect to a dead port fails" -- "$CLI" --server "127.0.0.1:$(free_port)" --timeout-ms 1000 stat
 expect_rc 2 "unknown command is a usage error" -- kv frobnicate
+
+# ---- tenants: a namespace needs its token; the CLI says "permission denied" ----------------
+printf 'tenant bytes' >"$WORK/tenant"
+expect_rc 0 "tenant put with its token" -- sh -c "'$CLI' --server $SERVER --namespace 1 --token $TOKEN_A put tkey - <'$WORK/tenant'"
+expect_rc 0 "tenant get with its token" -- kv --namespace 1 --token "$TOKEN_A" get tkey
+[[ "$(cat "$WORK/out")" == "tenant bytes" ]] && pass "tenant content" || fail "tenant content: $(cat "$WORK/out")"
+expect_rc 1 "tenant get with a wrong token is refused" -- kv --namespace 1 --token wrong-token-wrong get tkey
+grep -qi "permission denied" "$WORK/err" && pass "wrong token: permission denied" || fail "wrong token message: $(cat "$WORK/err")"
+expect_rc 1 "exists in a namespace without a tenant is refused" -- kv --namespace 2 --token "$TOKEN_A" exists tkey
+grep -qi "permission denied" "$WORK/err" || fail "unknown namespace message: $(cat "$WORK/err")"
+expect_rc 1 "delete without a token is refused" -- kv --namespace 1 delete tkey
+grep -qi "permission denied" "$WORK/err" || fail "no token message: $(cat "$WORK/err")"
+expect_rc 3 "the default namespace does not see the tenant's key" -- kv exists tkey
+expect_rc 0 "stat counts auth failures" -- kv stat --json
+python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s["server.auth_failures"] == 3, s["server.auth_failures"]' "$WORK/out" \
+  && pass "server.auth_failures == 3" || fail "auth_failures: $(cat "$WORK/out")"
 
 # ---- stat --json -----------------------------------------------------------------------------
 expect_rc 0 "stat --json" -- kv stat --json

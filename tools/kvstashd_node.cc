@@ -61,9 +61,8 @@ Result<ServerOptions> MakeServerOptions(const KvstashdConfig& config) {
   o.max_outstanding_per_connection = config.max_outstanding;
   o.max_connections = config.max_connections;
   for (const TenantConfig& t : config.tenants) {
-    o.tenants.push_back({.name = t.name,
-                         .namespace_id = static_cast<uint16_t>(t.namespace_id),
-                         .token = t.token});
+    o.tenants.push_back(
+        {.name = t.name, .namespace_id = static_cast<uint16_t>(t.namespace_id), .token = t.token});
   }
   // Sweep often enough that an expired lease is reclaimed within ~1/4 of its length.
   o.lease_sweep_interval =
@@ -96,7 +95,8 @@ Status KvstashdNode::StartParts() {
   for (size_t i = 0; i < config_.tenants.size(); ++i) {
     const TenantConfig& t = config_.tenants[i];
     auto ts = BlockStore::Create(MakeTenantStoreOptions(config_, t));
-    if (!ts.ok()) return Status(ts.status().code(), "tenant " + t.name + ": " + ts.status().message());
+    if (!ts.ok())
+      return Status(ts.status().code(), "tenant " + t.name + ": " + ts.status().message());
     tenant_stores_.push_back(std::move(ts).value());
     server_options.tenants[i].store = tenant_stores_.back().get();
   }

@@ -85,6 +85,14 @@ TEST(KvstashdConfigTest, ValidatesTenants) {
   ExpectInvalid(c, "tenant[1].name");
   c.tenants[1] = {"b", 3, "0123456789abcdef"};
   ExpectInvalid(c, "token is shared");
+  c.tenants[1] = {"b", 3, std::string(257, 't')};
+  ExpectInvalid(c, "token over 256 bytes");
+  c.tenants[1] = {"b", 3, "fedcba9876543210", 1 << 20};
+  ExpectInvalid(c, "at least one region");
+  c.tenants[1].dram_bytes = 0;
+  EXPECT_EQ(c.TenantDramBytes(c.tenants[1]), 2 * c.region_bytes);
+  c.tenants[1].dram_bytes = 3 * c.region_bytes;
+  EXPECT_TRUE(c.Validate().ok()) << c.Validate().ToString();
 }
 
 TEST(KvstashdConfigTest, AdmissionKindNames) {

@@ -88,6 +88,15 @@ TEST(TomlConfigTest, ParsesEveryKey) {
   EXPECT_EQ(c.tenants[1].token, "beta-token-0123456789");
 }
 
+TEST(TomlConfigTest, TenantDramSize) {
+  auto r = ParseKvstashdConfigToml(
+      "[[tenant]]\nname = \"a\"\nnamespace = 1\ntoken = \"0123456789abcdef\"\n"
+      "dram = \"512MiB\"\n");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->tenants.size(), 1u);
+  EXPECT_EQ(r->tenants[0].dram_bytes, 512ull << 20);
+}
+
 TEST(TomlConfigTest, FlashSizeAuto) {
   auto r = ParseKvstashdConfigToml("[flash]\nsize = \"auto\"\n");
   ASSERT_TRUE(r.ok()) << r.status().ToString();

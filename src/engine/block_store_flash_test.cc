@@ -150,6 +150,7 @@ TEST_F(FlashStoreTest, WriteErrorsKeepServingDramAndCount) {
   for (int i = 100; i < 130; ++i) ASSERT_TRUE(Put("k" + std::to_string(i), Value(i)).ok());
   ASSERT_TRUE(store_->FlushFlash().ok());
   EXPECT_EQ(Get("k100"), Value(100));
+  EXPECT_EQ(store_->Stats().flash_degraded, 0u) << "degraded clears once a write succeeds";
 }
 
 TEST_F(FlashStoreTest, FlashReclaimEvictsColdAndReinsertsHot) {

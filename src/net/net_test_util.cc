@@ -111,9 +111,10 @@ ucs_status_t RawPeer::OnReply(void* arg, const void*, size_t, void* data, size_t
   return UCS_OK;
 }
 
-bool RawPeer::Send(const std::vector<std::byte>& bytes) {
+bool RawPeer::Send(const std::vector<std::byte>& bytes, bool keep_replies) {
   got_reply_ = false;
-  replies_.clear();  // the reply may arrive while the send is still being progressed
+  if (!keep_replies)
+    replies_.clear();  // the reply may arrive while the send is still being progressed
   ucp_request_param_t p{};
   p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
   p.flags = UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER;
@@ -121,6 +122,22 @@ bool RawPeer::Send(const std::vector<std::byte>& bytes) {
       ucp_am_send_nbx(ep_->get(), net::kRequestAmId, nullptr, 0, bytes.data(), bytes.size(), &p);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   return worker_->WaitRequest(req, deadline, "raw send").ok();
+}
+
+bool RawPeer::SendBurst(const std::vector<std::vector<std::byte>>& msgs) {
+  replies_.clear();
+  ucp_request_param_t p{};
+  p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+  p.flags = UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER;
+  std::vector<ucs_status_ptr_t> reqs;
+  for (const auto& m : msgs) {
+    reqs.push_back(
+        ucp_am_send_nbx(ep_->get(), net::kRequestAmId, nullptr, 0, m.data(), m.size(), &p));
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  bool ok = true;
+  for (ucs_status_ptr_t r : reqs) ok = worker_->WaitRequest(r, deadline, "raw burst").ok() && ok;
+  return ok;
 }
 
 bool RawPeer::WaitClosed(int ms) {

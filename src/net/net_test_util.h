@@ -51,11 +51,15 @@ class RawPeer {
   ~RawPeer();
   // Sends `bytes` as one request active message (with the reply flag, as the protocol
   // requires). Returns false if the send itself failed.
-  bool Send(const std::vector<std::byte>& bytes);
+  // keep_replies: do not forget replies collected so far (pipelined requests).
+  bool Send(const std::vector<std::byte>& bytes, bool keep_replies = false);
   // Progresses up to `ms`; true once the endpoint has failed (the server closed it).
   bool WaitClosed(int ms);
   // Progresses up to `ms`; true if a reply arrived since the last Send().
   bool WaitReply(int ms);
+  // Issues every message before progressing the worker at all (pipelined requests, as a
+  // client that does not wait for replies), then completes the sends. Forgets earlier replies.
+  bool SendBurst(const std::vector<std::vector<std::byte>>& msgs);
   // Progresses up to `ms` collecting replies until `n` arrived; returns them (maybe fewer).
   std::vector<std::vector<std::byte>> CollectReplies(size_t n, int ms);
   // The request status of `reply` (Internal if it does not decode); `rest` gets the body.

@@ -33,7 +33,8 @@ Status ServerOptions::Validate() const {
   std::vector<uint16_t> seen;
   for (const ServerTenant& t : tenants) {
     if (t.name.empty()) return bad("tenant name is empty");
-    if (t.namespace_id == 0) return bad(fmt::format("tenant {}: namespace must be 1..65535", t.name));
+    if (t.namespace_id == 0)
+      return bad(fmt::format("tenant {}: namespace must be 1..65535", t.name));
     if (t.token.empty() || t.token.size() > net::Limits::kMaxTokenBytes) {
       return bad(fmt::format("tenant {}: token must be 1..256 bytes", t.name));
     }

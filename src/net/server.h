@@ -9,6 +9,11 @@
 // into the client's registered buffer, then an endpoint flush, then the reply; pins are
 // released only after the flush completes.
 //
+// Tenants (ServerOptions::tenants, net/server_tenants.h): Hello's token is checked (constant
+// time) for the namespace asked for; the connection is then bound to that namespace and to
+// the tenant's own BlockStore, whose arena is registered separately, and receives only that
+// arena's remote key. Refusals are PermissionDenied and count `auth_failures`.
+//
 // A malformed message closes that connection only (counted in `malformed_messages`). An
 // endpoint error (client died) closes that connection; its unfinished allocations are reclaimed
 // by the engine's lease.
@@ -36,9 +41,9 @@ class BlockStore;
 // A tenant with its own store gets its own registered arena: its clients receive only that
 // arena's remote key at Hello (docs/RELIABILITY.md).
 struct ServerTenant {
-  std::string name;           // logs; non-empty
-  uint16_t namespace_id = 0;  // 1..65535, unique
-  std::string token;          // 1..256 bytes; compared in constant time
+  std::string name;             // logs; non-empty
+  uint16_t namespace_id = 0;    // 1..65535, unique
+  std::string token;            // 1..256 bytes; compared in constant time
   BlockStore* store = nullptr;  // not owned, must outlive the Server; null: the default store
 };
 

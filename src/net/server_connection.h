@@ -17,8 +17,8 @@
 
 #include "common/types.h"
 #include "kvstash/status.h"
-#include "net/ucx_endpoint.h"
 #include "net/server_tenants.h"
+#include "net/ucx_endpoint.h"
 #include "net/ucx_memory.h"
 
 namespace kvstash::net {

@@ -30,8 +30,8 @@ Result<UcxMemory*> TenantTable::ArenaOf(BlockStore* store, UcxContext& context) 
 }
 
 Result<std::unique_ptr<TenantTable>> TenantTable::Create(const ServerOptions& options,
-                                                        BlockStore* default_store,
-                                                        UcxContext& context) {
+                                                         BlockStore* default_store,
+                                                         UcxContext& context) {
   std::unique_ptr<TenantTable> t(new TenantTable());
   t->tenants_configured_ = !options.tenants.empty();
   t->default_tokens_ = options.auth_tokens;

@@ -45,8 +45,8 @@ class TenantTable {
   // Registers the arena of every distinct store (the default store and each tenant store)
   // with `context`. Errors: those of UcxMemory::Map.
   static Result<std::unique_ptr<TenantTable>> Create(const ServerOptions& options,
-                                                    BlockStore* default_store,
-                                                    UcxContext& context);
+                                                     BlockStore* default_store,
+                                                     UcxContext& context);
 
   // The route for a Hello asking for `ns` with `token`. PermissionDenied (message contains
   // "permission denied") when the token does not grant the namespace.
