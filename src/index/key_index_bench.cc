@@ -8,30 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "index/bench_keys.h"
 #include "index/key_index.h"
 
 namespace kvstash {
 namespace {
 
-// LMCache-style key: model@world@worker@<chained hash>@dtype (55 bytes). Written into `out`
-// without snprintf so the benchmark measures the index, not the formatter: on a server the
-// key arrives in a message that is already in cache.
-constexpr size_t kKeyLen = 55;
-void WriteKey(uint64_t i, char* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::memcpy(out, "llama-3.1-70b@8@0@", 18);
-  out[16] = static_cast<char>('0' + i % 8);
-  uint64_t words[2] = {i * 0x9E3779B97F4A7C15ull, i};
-  for (int w = 0; w < 2; ++w) {
-    for (int d = 0; d < 16; ++d) out[18 + w * 16 + d] = kHex[(words[w] >> (60 - 4 * d)) & 15];
-  }
-  std::memcpy(out + 50, "@bf16", 5);
-}
-std::string MakeKey(uint64_t i) {
-  std::string s(kKeyLen, '\0');
-  WriteKey(i, s.data());
-  return s;
-}
+using bench::kKeyLen;
+using bench::MakeKey;
+using bench::WriteKey;
 
 struct Fixture {
   explicit Fixture(size_t n) : idx(256) {
