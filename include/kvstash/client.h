@@ -47,9 +47,11 @@
 namespace kvstash {
 
 struct ClientOptions {
-  std::string server_address = "127.0.0.1:7400";    // "host:port"; IPv6 as "[::1]:7400"
-  std::chrono::milliseconds timeout{5000};          // deadline of each call
-  std::chrono::milliseconds connect_timeout{1000};  // handshake deadline (within `timeout`)
+  std::string server_address = "127.0.0.1:7400";  // "host:port"; IPv6 as "[::1]:7400"
+  std::chrono::milliseconds timeout{5000};        // deadline of each call
+  // Connect() keeps trying an unreachable server (refused, reset) for this long; a call whose
+  // connection was lost reconnects once and fails fast. Also the handshake deadline.
+  std::chrono::milliseconds connect_timeout{1000};
   uint16_t namespace_id = 0;  // tenant namespace (0 = default); sent in the handshake
   std::string token;          // auth token; empty when the server runs without auth
   // Largest Get into an unregistered buffer staged in one piece (grown on demand up to this).

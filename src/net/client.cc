@@ -75,11 +75,11 @@ void BufferHandle::Reset() {
 }
 
 // ---- Impl helpers --------------------------------------------------------------------------
-Status Client::Impl::EnsureConnected(net::SteadyTime deadline) {
+Status Client::Impl::EnsureConnected(net::SteadyTime deadline, bool retry) {
   if (conn != nullptr && conn->alive()) return Status::Ok();
   conn.reset();  // closes the dead endpoint first
   connected.store(false);
-  ASSIGN_OR_RETURN(conn, net::ClientConnection::Open(*worker, inbox, options, deadline));
+  ASSIGN_OR_RETURN(conn, net::ClientConnection::Open(*worker, inbox, options, deadline, retry));
   ++epoch;  // every registration must be announced again
   connected.store(true);
   return Status::Ok();
@@ -149,7 +149,7 @@ Result<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
       impl->worker->SetAmHandler(net::kReplyAmId, &net::ReplyInbox::OnReply, &impl->inbox));
   {
     MutexLock lock(&impl->mu);
-    RETURN_IF_ERROR(impl->EnsureConnected(impl->Deadline()));
+    RETURN_IF_ERROR(impl->EnsureConnected(impl->Deadline(), /*retry=*/true));
   }
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }

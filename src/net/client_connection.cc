@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <thread>
 
 #include "common/logging.h"
 #include "net/ucx_status.h"
@@ -36,15 +37,28 @@ uint64_t ClientConnection::NextRequestId() {
 Result<std::unique_ptr<ClientConnection>> ClientConnection::Open(UcxWorker& worker,
                                                                  ReplyInbox& inbox,
                                                                  const ClientOptions& options,
-                                                                 SteadyTime deadline) {
+                                                                 SteadyTime deadline, bool retry) {
   ASSIGN_OR_RETURN(auto hp, SplitHostPort(options.server_address));
   ASSIGN_OR_RETURN(auto addr, ResolveAddress(hp.first, hp.second));
-  std::unique_ptr<ClientConnection> c(new ClientConnection(worker, inbox));
-  ASSIGN_OR_RETURN(c->ep_,
-                   UcxEndpoint::Connect(worker, addr, nullptr, options.detect_peer_failure));
   deadline = std::min(deadline, std::chrono::steady_clock::now() + options.connect_timeout);
-  RETURN_IF_ERROR(c->Hello(options, deadline));
-  return c;
+  auto backoff = std::chrono::milliseconds(5);
+  for (int attempt = 1;; ++attempt) {
+    std::unique_ptr<ClientConnection> c(new ClientConnection(worker, inbox));
+    ASSIGN_OR_RETURN(c->ep_,
+                     UcxEndpoint::Connect(worker, addr, nullptr, options.detect_peer_failure));
+    Status s = c->Hello(options, deadline);
+    if (s.ok()) return c;
+    if (!retry || s.code() != StatusCode::kUnavailable ||
+        std::chrono::steady_clock::now() + backoff >= deadline) {
+      if (attempt == 1) return s;
+      return Status::Unavailable(fmt::format("no connection to {} after {} attempts; last: {}",
+                                             options.server_address, attempt, s.ToString()));
+    }
+    spdlog::debug("connect to {} failed ({}); retrying", options.server_address, s.ToString());
+    c.reset();  // closes the failed endpoint before the next attempt
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
+  }
 }
 
 ClientConnection::~ClientConnection() {

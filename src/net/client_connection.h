@@ -37,11 +37,14 @@ struct ReplyInbox {
 
 class ClientConnection {
  public:
-  // Connects to options.server_address and handshakes (Hello). Errors: Unavailable,
-  // PermissionDenied, Timeout, InvalidArgument (bad address).
+  // Connects to options.server_address and handshakes (Hello), within options.connect_timeout
+  // and `deadline`. With `retry`, a handshake that failed with Unavailable (refused, reset,
+  // transport timeout: the server is starting, restarting or overloaded) is tried again on a
+  // fresh endpoint, with backoff, until that deadline; without, it fails at once. Errors:
+  // Unavailable, PermissionDenied, Timeout, InvalidArgument (bad address).
   static Result<std::unique_ptr<ClientConnection>> Open(UcxWorker& worker, ReplyInbox& inbox,
                                                         const ClientOptions& options,
-                                                        SteadyTime deadline);
+                                                        SteadyTime deadline, bool retry);
   ~ClientConnection();
 
   bool alive() const { return ep_ != nullptr && !ep_->failed() && !dead_; }

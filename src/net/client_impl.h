@@ -58,7 +58,10 @@ struct Client::Impl {
   net::SteadyTime Deadline() const { return std::chrono::steady_clock::now() + options.timeout; }
 
   // Opens a connection if there is no live one.
-  Status EnsureConnected(net::SteadyTime deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Opens a connection if there is no live one. `retry`: see ClientConnection::Open (true
+  // only for Client::Connect; a call on a lost connection fails fast).
+  Status EnsureConnected(net::SteadyTime deadline, bool retry = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // One request/reply on the live connection (connecting first); a failure that killed the
   // connection clears `connected`.
   template <typename Body>

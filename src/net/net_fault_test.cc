@@ -2,10 +2,13 @@
 // writer dying between Allocate and Commit.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 #include "net/net_test_util.h"
 #include "net/protocol.h"
+#include "net/ucx_endpoint.h"
+#include "net/ucx_listener.h"
 #include "net/wire.h"
 
 namespace kvstash::testing {
@@ -54,6 +57,65 @@ TEST(NetFaultTest, ClientReconnectsWhenTheServerReturnsOnTheSamePort) {
   EXPECT_TRUE(std::equal(v.begin(), v.end(), pool.begin()));
   EXPECT_TRUE((*c)->connected());
   EXPECT_TRUE((*c)->Put("after", Pattern(6, 10)).ok());
+}
+
+// A listener that accepts every connection and tears it down at once: Connect keeps trying
+// (with backoff) until its connect deadline, then reports how many attempts failed.
+TEST(NetFaultTest, ConnectRetriesAFailedHandshakeUntilTheConnectDeadline) {
+  auto ctx = net::UcxContext::Create();
+  ASSERT_TRUE(ctx.ok());
+  auto worker = net::UcxWorker::Create(**ctx);
+  ASSERT_TRUE(worker.ok());
+  auto addr = net::ResolveAddress("127.0.0.1", 0);
+  ASSERT_TRUE(addr.ok());
+  int accepted = 0;
+  std::vector<std::unique_ptr<net::UcxEndpoint>> eps;
+  auto listener = net::UcxListener::Create(**worker, *addr, [&](ucp_conn_request_h req) {
+    auto ep = net::UcxEndpoint::Accept(**worker, req, nullptr);
+    if (!ep.ok()) return;
+    ++accepted;
+    (*ep)->Close(/*force=*/true, std::chrono::milliseconds(0));
+    eps.push_back(std::move(*ep));
+  });
+  ASSERT_TRUE(listener.ok()) << listener.status().ToString();
+  std::atomic<bool> stop{false};
+  std::thread progress([&] {
+    while (!stop.load()) (*worker)->Wait(std::chrono::milliseconds(5));
+  });
+  ClientOptions o;
+  o.server_address = "127.0.0.1:" + std::to_string((*listener)->port());
+  o.connect_timeout = std::chrono::milliseconds(500);
+  auto t0 = Clock::now();
+  auto c = Client::Connect(o);
+  auto elapsed = Clock::now() - t0;
+  stop = true;
+  progress.join();
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), StatusCode::kUnavailable) << c.status().ToString();
+  EXPECT_NE(c.status().message().find("attempts"), std::string::npos) << c.status().ToString();
+  EXPECT_GE(accepted, 2);
+  EXPECT_GE(elapsed, std::chrono::milliseconds(300));   // it kept trying...
+  EXPECT_LT(elapsed, std::chrono::milliseconds(1500));  // ...until the connect deadline
+}
+
+// A server that comes up while Connect is trying: Connect succeeds within its deadline.
+TEST(NetFaultTest, ConnectWaitsForAServerThatIsStarting) {
+  auto ts = StartServer();
+  ASSERT_NE(ts, nullptr);
+  uint16_t port = ts->server->port();
+  ClientOptions o = TestClientOptions(*ts);
+  o.connect_timeout = std::chrono::milliseconds(3000);
+  ts->server->Stop();
+  ts->server.reset();
+  std::thread later([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    ts->server = StartServerOn(ts->store.get(), port);
+  });
+  auto c = Client::Connect(o);
+  later.join();
+  ASSERT_NE(ts->server, nullptr);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE((*c)->Put("k", Pattern(3, 1000)).ok());
 }
 
 std::vector<std::byte> Garbage(int which) {

@@ -202,7 +202,9 @@ TEST(LimitsTest, KeyValueAndBatchLimitsGiveClearErrors) {
   net::KeysRequest req;
   for (auto k : five) req.keys.push_back(k);
   ASSERT_TRUE(raw->Send(net::EncodeRequest(net::Opcode::kExists, 2, req)));
-  if (!ShmMode()) EXPECT_TRUE(raw->WaitClosed(5000));
+  if (!ShmMode()) {
+    EXPECT_TRUE(raw->WaitClosed(5000));
+  }
   for (int i = 0; i < 200 && ts->server->Stats().malformed_messages == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
