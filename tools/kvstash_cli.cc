@@ -1,6 +1,7 @@
 // kvstash: the command-line client.
 //
-//   kvstash [--server HOST:PORT] [--namespace NS] [--token TOKEN] [--timeout-ms N] COMMAND
+//   kvstash [--server HOST:PORT] [--namespace NS] [--token TOKEN] [--timeout-ms N]
+//           [--peer-failure on|off] COMMAND
 //
 //   put KEY [FILE|-]    get KEY [FILE|-]    exists KEY...    delete KEY...
 //   model [--model NAME ...] [--json]  (break-even model, no server needed)
@@ -30,6 +31,11 @@ void AddGlobalOptions(CLI::App* app, GlobalOptions* g) {
   app->add_option("--namespace", g->namespace_id, "tenant namespace id (0 = default)");
   app->add_option("--token", g->token, "tenant auth token");
   app->add_option("--timeout-ms", g->timeout_ms, "deadline of each call in ms (default 5000)");
+  app->add_option("--peer-failure", g->peer_failure,
+                  "on|off: transport-level dead-server detection; off (with kvstashd "
+                  "--peer-failure off) lets UCX use shared memory on one host (default on)")
+      ->transform(
+          CLI::CheckedTransformer(std::map<std::string, bool>{{"on", true}, {"off", false}}));
 }
 
 int Run(int argc, char** argv) {

@@ -60,6 +60,7 @@ Result<ServerOptions> MakeServerOptions(const KvstashdConfig& config) {
   o.max_batch_keys = config.max_batch;
   o.max_outstanding_per_connection = config.max_outstanding;
   o.max_connections = config.max_connections;
+  o.detect_peer_failure = config.detect_peer_failure;
   for (const TenantConfig& t : config.tenants) {
     o.tenants.push_back(
         {.name = t.name, .namespace_id = static_cast<uint16_t>(t.namespace_id), .token = t.token});

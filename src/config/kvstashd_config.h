@@ -42,6 +42,9 @@ struct KvstashdConfig {
   uint32_t max_batch = 4096;       // keys per batched request, 1..4096
   uint64_t max_value_bytes = 0;    // 0: the region size
   uint64_t lease_ms = 10'000;      // ALLOCATED -> aborted after this
+  // UCP_ERR_HANDLING_MODE_PEER on client endpoints (ServerOptions::detect_peer_failure).
+  // false lets UCX 1.13 use shared-memory lanes with clients on this host.
+  bool detect_peer_failure = true;
 
   // [dram]
   uint64_t dram_bytes = 1ull << 30;

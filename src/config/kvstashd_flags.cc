@@ -53,6 +53,12 @@ Apply CountTo(T KvstashdConfig::*member) {
   };
 }
 
+Status ApplyPeerFailure(const std::string& text, KvstashdConfig* c) {
+  if (text != "on" && text != "off") return Status::InvalidArgument("expected on or off");
+  c->detect_peer_failure = text == "on";
+  return Status::Ok();
+}
+
 Status ApplyAdmission(const std::string& text, KvstashdConfig* c) {
   ASSIGN_OR_RETURN(c->admission, ParseAdmissionKind(text));
   return Status::Ok();
@@ -74,6 +80,10 @@ class KvstashdFlags {
         SizeTo(&C::admission_bytes_per_s));
     Add("--trim-rate", "TRIM rate SIZE per second; 0 = unlimited", SizeTo(&C::trim_bytes_per_s));
     Add("--lease-ms", "allocation lease in milliseconds", CountTo(&C::lease_ms));
+    Add("--peer-failure",
+        "on|off: transport-level dead-client detection; off allows UCX "
+        "shared-memory lanes with local clients",
+        ApplyPeerFailure);
     Add("--metrics-listen", "HOST:PORT of the Prometheus exporter; '' disables",
         StringTo(&C::metrics_listen));
     Add("--log-level", "trace|debug|info|warn|error|critical|off", StringTo(&C::log_level));

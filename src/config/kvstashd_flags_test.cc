@@ -64,7 +64,9 @@ TEST(KvstashdFlagsTest, EveryFlag) {
                   "--trim-rate",
                   "1GiB",
                   "--admission-budget",
-                  "0"});
+                  "0",
+                  "--peer-failure",
+                  "off"});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const KvstashdConfig& c = r->config;
   EXPECT_EQ(c.listen, "127.0.0.1:7401");
@@ -77,6 +79,7 @@ TEST(KvstashdFlagsTest, EveryFlag) {
   EXPECT_EQ(c.lease_ms, 500u);
   EXPECT_EQ(c.metrics_listen, "127.0.0.1:0");
   EXPECT_EQ(c.log_level, "warn");
+  EXPECT_FALSE(c.detect_peer_failure);
 }
 
 TEST(KvstashdFlagsTest, FlagsOverrideFileOverridesDefaults) {
@@ -109,6 +112,7 @@ TEST(KvstashdFlagsTest, RejectsBadInputWithClearMessages) {
   ExpectError({"--listen", "7400"}, "bad address '7400'");
   ExpectError({"--metrics-listen", "localhost"}, "metrics.listen");
   ExpectError({"--admission", "none"}, "must be 'reuse' or 'all'");
+  ExpectError({"--peer-failure", "maybe"}, "--peer-failure: expected on or off");
   ExpectError({"--bogus"}, "--bogus");
   ExpectError({"--config", "/nonexistent/k.toml"}, "/nonexistent/k.toml");
   TempToml bad("[dram]\nsise = 1\n");

@@ -87,6 +87,16 @@ Setter<S> Uint(T S::*member) {
 }
 
 template <typename S>
+Setter<S> Bool(bool S::*member) {
+  return [member](const toml::node& n, S* s) -> Status {
+    const auto* b = n.as_boolean();
+    if (b == nullptr) return WrongType(n, "true or false");
+    s->*member = b->get();
+    return Status::Ok();
+  };
+}
+
+template <typename S>
 Setter<S> Size(uint64_t S::*member) {
   return [member](const toml::node& n, S* s) -> Status {
     ASSIGN_OR_RETURN(s->*member, NodeSize(n));
@@ -121,13 +131,15 @@ using C = KvstashdConfig;
 using T = TenantConfig;
 
 const std::vector<Field<C>>& SectionFields(std::string_view section) {
-  static const std::vector<Field<C>> kServer = {{"listen", String(&C::listen)},
-                                                {"workers", Uint(&C::workers)},
-                                                {"max_connections", Uint(&C::max_connections)},
-                                                {"max_outstanding", Uint(&C::max_outstanding)},
-                                                {"max_batch", Uint(&C::max_batch)},
-                                                {"max_value", Size(&C::max_value_bytes)},
-                                                {"lease_ms", Uint(&C::lease_ms)}};
+  static const std::vector<Field<C>> kServer = {
+      {"listen", String(&C::listen)},
+      {"workers", Uint(&C::workers)},
+      {"max_connections", Uint(&C::max_connections)},
+      {"max_outstanding", Uint(&C::max_outstanding)},
+      {"max_batch", Uint(&C::max_batch)},
+      {"max_value", Size(&C::max_value_bytes)},
+      {"lease_ms", Uint(&C::lease_ms)},
+      {"detect_peer_failure", Bool(&C::detect_peer_failure)}};
   static const std::vector<Field<C>> kDram = {{"size", Size(&C::dram_bytes)},
                                               {"region_size", Size(&C::region_bytes)}};
   static const std::vector<Field<C>> kFlash = {{"path", String(&C::flash_path)},

@@ -17,6 +17,7 @@ max_outstanding = 32
 max_batch = 128
 max_value = "8MiB"
 lease_ms = 2500
+detect_peer_failure = false
 
 [dram]
 size = "2GiB"
@@ -73,6 +74,7 @@ TEST(TomlConfigTest, ParsesEveryKey) {
   EXPECT_EQ(c.max_batch, 128u);
   EXPECT_EQ(c.max_value_bytes, 8ull << 20);
   EXPECT_EQ(c.lease_ms, 2500u);
+  EXPECT_FALSE(c.detect_peer_failure);
   EXPECT_EQ(c.dram_bytes, 2ull << 30);
   EXPECT_EQ(c.region_bytes, 32ull << 20);
   EXPECT_EQ(c.flash_path, "/tmp/kvstash-test.flash");
@@ -119,6 +121,8 @@ TEST(TomlConfigTest, RejectsWrongTypesAndBadValues) {
   ExpectError("[server]\nworkers = 5000000000\n", "out of range 0..4294967295");
   ExpectError("[server]\nlisten = \"localhost\"\n", "server.listen");
   ExpectError("[admission]\nkind = \"most\"\n", "must be 'reuse' or 'all'");
+  ExpectError("[server]\ndetect_peer_failure = 1\n",
+              "server.detect_peer_failure: expected true or false");
   ExpectError("server = 1\n", "expected a [server] table");
   ExpectError("[tenant]\nname = \"a\"\n", "expected [[tenant]] tables");
   ExpectError("[dram]\nsize = \"4KiB\"\n", "must be at least one region");
