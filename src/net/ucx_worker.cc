@@ -1,6 +1,7 @@
 #include "net/ucx_worker.h"
 
 #include <poll.h>
+#include <sched.h>
 
 #include <algorithm>
 
@@ -35,6 +36,10 @@ void UcxWorker::Wait(std::chrono::milliseconds timeout, std::chrono::microsecond
   auto spin_end = std::chrono::steady_clock::now() + spin;
   do {
     if (ProgressAll() > 0) return;
+    // On an idle CPU this returns at once; on a busy one it lets the thread we are waiting
+    // for (the peer of a shared-memory transfer is often on this very CPU) run instead of
+    // burning our slice: without it, 128 KiB sm GETs took 1.7 ms at p50 with two CPU hogs.
+    sched_yield();
   } while (std::chrono::steady_clock::now() < spin_end);
   ucs_status_t s = ucp_worker_arm(worker_);
   if (s == UCS_ERR_BUSY) return;  // events arrived meanwhile: the caller progresses
