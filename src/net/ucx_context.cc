@@ -11,6 +11,13 @@ Result<std::unique_ptr<UcxContext>> UcxContext::Create() {
   // TIME_WAIT. UCX reads this component setting only from the environment (ucp_config_modify
   // rejects it), so it is defaulted there; an explicit UCX_TCP_CM_REUSEADDR wins.
   setenv("UCX_TCP_CM_REUSEADDR", "y", /*overwrite=*/0);
+  // UCX 1.13's tcp transport moves a put in TX_SEG_SIZE pieces (8 KiB by default), each a
+  // separate send and receive-side event: 1 MiB GETs over loopback reached ~1 GB/s of a
+  // ~4 GB/s socket. 256 KiB segments make KV blocks (128 KiB..MiBs) a few sends each
+  // (docs/BENCHMARKS.md, "TCP segment size"). Buffers of this size are taken from a pool only
+  // while a message is in flight on an endpoint. An explicit setting in the environment wins.
+  setenv("UCX_TCP_TX_SEG_SIZE", "256K", /*overwrite=*/0);
+  setenv("UCX_TCP_RX_SEG_SIZE", "256K", /*overwrite=*/0);
   ucp_config_t* config = nullptr;
   RETURN_IF_ERROR(UcsToStatus(ucp_config_read(nullptr, nullptr, &config), "ucp_config_read"));
   ucp_params_t params{};
