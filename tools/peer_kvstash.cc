@@ -139,8 +139,10 @@ Result<std::unique_ptr<KvstashPeer>> KvstashPeer::Start(const std::string& self_
   std::remove(log_path.c_str());
   ASSIGN_OR_RETURN(peer->node_, ChildProcess::Spawn(argv, {"UCX_TLS=" + tls}, log_path));
   uint16_t port = 0;
+  // Pre-faulting a 1 GiB arena takes ~0.3 s here, but well over 20 s under TSan on a loaded
+  // 2-CPU machine (scripts/sanitize thread): a generous bound, reached only on failure.
   RETURN_IF_ERROR(WaitUntilReady(
-      peer->node_, [&] { return (port = ReadyPort(log_path)) != 0; }, std::chrono::seconds(20),
+      peer->node_, [&] { return (port = ReadyPort(log_path)) != 0; }, std::chrono::seconds(90),
       "kvstash node"));
   ::setenv("UCX_TLS", tls.c_str(), 1);  // read when the client creates its UCX context
   ClientOptions co;
