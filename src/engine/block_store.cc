@@ -547,19 +547,49 @@ Result<BlockPin> BlockStore::Lookup(NamespaceId ns, std::string_view key) {
 }
 
 Status BlockStore::ReadInto(const BlockPin& pin, std::span<std::byte> dest) {
-  if (!pin.valid() || pin.store_ != this) return Status::InvalidArgument("invalid pin");
-  if (dest.size() < pin.size()) return Status::InvalidArgument("destination too small");
-  if (pin.tier() == Tier::kDram) {
-    std::memcpy(dest.data(), pin.data().data(), pin.size());
-    impl_->dram_memcpy_bytes.fetch_add(pin.size(), std::memory_order_relaxed);
-    return Status::Ok();
+  const BlockPin* p = &pin;
+  Status result;
+  (void)ReadIntoV({&p, 1}, {&dest, 1}, {&result, 1});
+  return result;
+}
+
+Status BlockStore::ReadIntoV(std::span<const BlockPin* const> pins,
+                             std::span<const std::span<std::byte>> dests,
+                             std::span<Status> results) {
+  if (pins.size() != dests.size() || pins.size() != results.size()) {
+    return Status::InvalidArgument("ReadIntoV: pins, dests and results differ in size");
   }
-  Status s = impl_->flash->Read(pin.flash_loc_, pin.ns_, pin.key_, pin.size(), dest);
-  if (s.Is(StatusCode::kDataLoss) || s.Is(StatusCode::kIOError) || s.Is(StatusCode::kNotFound)) {
-    KVSTASH_LOG_EVERY_N_SEC(warn, 5, "flash read failed, block dropped: {}", s.ToString());
-    impl_->DropBadFlashCopy(pin.ns_, pin.key_, pin.flash_loc_);
+  std::vector<FlashTier::BlockRead> flash;
+  std::vector<size_t> flash_items;  // flash[j] is item flash_items[j]
+  for (size_t i = 0; i < pins.size(); ++i) {
+    const BlockPin* pin = pins[i];
+    if (pin == nullptr || !pin->valid() || pin->store_ != this) {
+      results[i] = Status::InvalidArgument("invalid pin");
+    } else if (dests[i].size() < pin->size()) {
+      results[i] = Status::InvalidArgument("destination too small");
+    } else if (pin->tier() == Tier::kDram) {
+      std::memcpy(dests[i].data(), pin->data().data(), pin->size());
+      impl_->dram_memcpy_bytes.fetch_add(pin->size(), std::memory_order_relaxed);
+      results[i] = Status::Ok();
+    } else {
+      flash.push_back({pin->flash_loc_, pin->ns_, pin->key_, pin->size(), dests[i], {}});
+      flash_items.push_back(i);
+    }
   }
-  return s;
+  if (!flash.empty()) impl_->flash->ReadV(flash);
+  for (size_t j = 0; j < flash.size(); ++j) {
+    const FlashTier::BlockRead& r = flash[j];
+    if (r.result.Is(StatusCode::kDataLoss) || r.result.Is(StatusCode::kIOError) ||
+        r.result.Is(StatusCode::kNotFound)) {
+      KVSTASH_LOG_EVERY_N_SEC(warn, 5, "flash read failed, block dropped: {}", r.result.ToString());
+      impl_->DropBadFlashCopy(r.ns, r.key, r.packed);
+    }
+    results[flash_items[j]] = r.result;
+  }
+  for (const Status& s : results) {
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
 }
 
 Status BlockStore::Delete(NamespaceId ns, std::string_view key) {

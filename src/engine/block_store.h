@@ -142,6 +142,16 @@ class BlockStore {
   // DataLoss/IOError, is counted, and removes the block from the index: never wrong bytes.
   Status ReadInto(const BlockPin& pin, std::span<std::byte> dest);
 
+  // Batched ReadInto: copies *pins[i] into dests[i] and sets results[i] to what ReadInto
+  // would have returned for that item. The flash pins go to the device in one batch (every
+  // read in flight together, up to the device's queue depth) instead of one read after the
+  // other; DRAM pins are memcpy'd. One item failing (bad pin, small destination, checksum,
+  // I/O error) fails that item only. Returns the first failure in item order, or OK;
+  // InvalidArgument (and no item touched) if the spans differ in size. The pins must stay
+  // alive for the call. Thread safety: as ReadInto (any thread; blocks for the device I/O).
+  Status ReadIntoV(std::span<const BlockPin* const> pins,
+                   std::span<const std::span<std::byte>> dests, std::span<Status> results);
+
   // Removes a committed block from the index (EVICTED); its space is reclaimed when no pin
   // remains. NotFound if absent; Busy if ALLOCATED.
   Status Delete(NamespaceId ns, std::string_view key);

@@ -131,6 +131,115 @@ TEST_F(FlashStoreTest, BitFlipOnReadIsAMissNeverWrongBytes) {
   EXPECT_EQ(Get("k0"), "<NotFound>");
 }
 
+// Bytes that do not repeat (unlike Value): a value can be found on the medium by its bytes.
+std::string Noise(int i, uint64_t size = kBlock) {
+  std::string v(size, '\0');
+  uint64_t x = 0x9E3779B97F4A7C15ull * (i + 1);
+  for (uint64_t j = 0; j < size; ++j) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    v[j] = static_cast<char>(x);
+  }
+  return v;
+}
+
+// Flash keys among k0..k29 after a flush (the newest blocks stay in DRAM).
+std::vector<int> FlashResident(BlockStore& store, int n) {
+  std::vector<int> out;
+  for (int i = 0; i < n; ++i) {
+    auto pin = store.Lookup(0, "k" + std::to_string(i));
+    if (pin.ok() && pin->tier() == Tier::kFlash) out.push_back(i);
+  }
+  return out;
+}
+
+TEST_F(FlashStoreTest, ReadIntoVServesAMixedBatchItemByItem) {
+  Open("all");
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(Put("k" + std::to_string(i), Noise(i)).ok()) << i;
+  ASSERT_TRUE(store_->FlushFlash().ok());
+  std::vector<BlockPin> pins;
+  int flash = 0, dram = 0;
+  for (int i = 0; i < 30; ++i) {
+    auto pin = store_->Lookup(0, "k" + std::to_string(i));
+    ASSERT_TRUE(pin.ok()) << i;
+    (pin->tier() == Tier::kFlash ? flash : dram)++;
+    pins.push_back(std::move(*pin));
+  }
+  ASSERT_GT(flash, 5);
+  ASSERT_GT(dram, 0);
+  // Item 30: a destination one byte short fails that item only.
+  std::vector<std::string> out(31);
+  std::vector<const BlockPin*> ptrs;
+  std::vector<std::span<std::byte>> dests;
+  for (int i = 0; i <= 30; ++i) {
+    const BlockPin& pin = pins[i % 30];
+    out[i].resize(i == 30 ? pin.size() - 1 : pin.size());
+    ptrs.push_back(&pin);
+    dests.push_back({reinterpret_cast<std::byte*>(out[i].data()), out[i].size()});
+  }
+  std::vector<Status> results(31);
+  uint64_t device_reads = mem_->stats().read_ops;
+  Status s = store_->ReadIntoV(ptrs, dests, results);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(results[i].ok()) << i << " " << results[i].ToString();
+    EXPECT_EQ(out[i], Noise(i)) << "WRONG BYTES for k" << i;
+  }
+  EXPECT_EQ(results[30].code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(mem_->stats().read_ops - device_reads, uint64_t(flash)) << "one read per flash item";
+  EXPECT_EQ(store_->Stats().flash_read_errors, 0u);
+  // Spans of different sizes touch nothing.
+  results.assign(31, Status::Ok());
+  EXPECT_EQ(store_->ReadIntoV(ptrs, std::span(dests).first(30), results).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_TRUE(results[0].ok());
+}
+
+TEST_F(FlashStoreTest, ReadIntoVCorruptFlashBlockFailsOnlyItself) {
+  Open("all");
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(Put("k" + std::to_string(i), Noise(i)).ok()) << i;
+  ASSERT_TRUE(store_->FlushFlash().ok());
+  std::vector<int> on_flash = FlashResident(*store_, 30);
+  ASSERT_GE(on_flash.size(), 6u);
+  // Corrupt one byte in the middle of one flash block's value, found by its bytes on the medium.
+  const int victim = on_flash[on_flash.size() / 2];
+  std::string v = Noise(victim);
+  std::span<std::byte> raw = mem_->raw();
+  std::string_view medium(reinterpret_cast<const char*>(raw.data()), raw.size());
+  size_t at = medium.find(std::string_view(v).substr(0, 512));
+  ASSERT_NE(at, std::string_view::npos);
+  raw[at + v.size() / 2] ^= std::byte{0x01};
+  std::vector<BlockPin> pins;
+  std::vector<std::string> out(on_flash.size());
+  std::vector<const BlockPin*> ptrs;
+  std::vector<std::span<std::byte>> dests;
+  for (size_t j = 0; j < on_flash.size(); ++j) {
+    auto pin = store_->Lookup(0, "k" + std::to_string(on_flash[j]));
+    ASSERT_TRUE(pin.ok());
+    out[j].resize(pin->size());
+    pins.push_back(std::move(*pin));
+    dests.push_back({reinterpret_cast<std::byte*>(out[j].data()), out[j].size()});
+  }
+  for (const BlockPin& p : pins) ptrs.push_back(&p);
+  std::vector<Status> results(on_flash.size());
+  EXPECT_EQ(store_->ReadIntoV(ptrs, dests, results).code(), StatusCode::kDataLoss);
+  for (size_t j = 0; j < on_flash.size(); ++j) {
+    if (on_flash[j] == victim) {
+      EXPECT_EQ(results[j].code(), StatusCode::kDataLoss) << results[j].ToString();
+    } else {
+      ASSERT_TRUE(results[j].ok()) << on_flash[j] << " " << results[j].ToString();
+      EXPECT_EQ(out[j], Noise(on_flash[j])) << "WRONG BYTES for k" << on_flash[j];
+    }
+  }
+  pins.clear();
+  auto s = store_->Stats();
+  EXPECT_EQ(s.flash_checksum_failures, 1u);
+  EXPECT_EQ(s.flash_read_errors, 1u);
+  EXPECT_EQ(Get("k" + std::to_string(victim)), "<NotFound>") << "dropped from the index";
+  EXPECT_EQ(Get("k" + std::to_string(on_flash[0])), Noise(on_flash[0]));
+}
+
 TEST_F(FlashStoreTest, WriteErrorsKeepServingDramAndCount) {
   FaultInjectionOptions f;
   f.write_error_one_in = 1;

@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <vector>
+
 #include "flash/uring_device.h"
 
 namespace kvstash {
@@ -84,6 +86,25 @@ Status FlashTier::Read(uint64_t packed, NamespaceId ns, std::string_view key, ui
                        std::span<std::byte> dest) {
   ASSIGN_OR_RETURN(FlashLocation loc, Unpack(packed, key.size(), value_bytes));
   return store_->Read(loc, ns, key, dest);
+}
+
+void FlashTier::ReadV(std::span<BlockRead> reads) {
+  std::vector<FlashRead> batch;
+  std::vector<BlockRead*> owners;
+  batch.reserve(reads.size());
+  owners.reserve(reads.size());
+  for (BlockRead& r : reads) {
+    Result<FlashLocation> loc = Unpack(r.packed, r.key.size(), r.value_bytes);
+    if (!loc.ok()) {
+      r.result = loc.status();
+      continue;
+    }
+    batch.push_back(FlashRead{*loc, r.ns, r.key, r.dest, Status::Ok()});
+    owners.push_back(&r);
+  }
+  if (batch.empty()) return;
+  store_->ReadV(batch).IgnoreError();  // per-element results below
+  for (size_t i = 0; i < batch.size(); ++i) owners[i]->result = std::move(batch[i].result);
 }
 
 void FlashTier::MarkDead(uint64_t packed, size_t key_bytes, uint64_t value_bytes) {

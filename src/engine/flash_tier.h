@@ -63,6 +63,19 @@ class FlashTier {
   Result<RegionPin> Pin(uint64_t packed, size_t key_bytes, uint64_t value_bytes);
   Status Read(uint64_t packed, NamespaceId ns, std::string_view key, uint64_t value_bytes,
               std::span<std::byte> dest);
+  // One element of ReadV: a block by its packed location and identity, and where its value
+  // goes (>= value_bytes bytes).
+  struct BlockRead {
+    uint64_t packed = 0;
+    NamespaceId ns = 0;
+    std::string_view key;
+    uint64_t value_bytes = 0;
+    std::span<std::byte> dest;
+    Status result;  // set by ReadV: as Read's return value
+  };
+  // Many Reads in one RegionStore::ReadV (all device reads in flight together). Sets every
+  // element's `result`.
+  void ReadV(std::span<BlockRead> reads);
   void MarkDead(uint64_t packed, size_t key_bytes, uint64_t value_bytes);
 
  private:

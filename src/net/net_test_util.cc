@@ -14,6 +14,21 @@ bool ShmMode() {
   return v != nullptr && v[0] == '1';
 }
 
+StoreOptions SmallFlashStoreOptions(Device* flash) {
+  StoreOptions o;
+  o.dram_bytes = 4 * (256 << 10);
+  o.dram_region_bytes = 256 << 10;
+  o.max_value_bytes = 256 << 10;
+  o.try_hugepages = false;
+  o.background = false;
+  o.flash_device = flash;
+  o.flash.regions.region_bytes = 1 << 20;
+  o.flash.regions.background_flush = false;
+  o.flash.regions.trim.background_thread = false;
+  o.flash.admission.kind = "all";
+  return o;
+}
+
 StoreOptions TestStoreOptions() {
   StoreOptions o;
   o.dram_bytes = 256ull << 20;
@@ -188,6 +203,23 @@ std::vector<std::byte> RawPeer::MapMemory(void* p, size_t n) {
   std::vector<std::byte> out(packed.begin(), packed.end());
   memory_.push_back(std::move(mem).value());
   return out;
+}
+
+uint32_t RawPeer::HelloAndRegister(std::span<std::byte> mem) {
+  if (!Send(net::EncodeRequest(net::Opcode::kHello, 1, net::HelloRequest{})) || !WaitReply(5000) ||
+      !ReplyStatus(last_reply).ok()) {
+    return 0;
+  }
+  auto rkey = MapMemory(mem.data(), mem.size());
+  if (rkey.empty()) return 0;
+  net::RegisterBufferRequest rb{reinterpret_cast<uint64_t>(mem.data()), mem.size(), rkey};
+  if (!Send(net::EncodeRequest(net::Opcode::kRegisterBuffer, 2, rb)) || !WaitReply(5000)) return 0;
+  std::span<const std::byte> body;
+  net::RegisterBufferReply rep;
+  if (!ReplyStatus(last_reply, &body).ok() || !net::DecodeBody(body, net::Limits{}, &rep).ok()) {
+    return 0;
+  }
+  return rep.buffer_id;
 }
 
 }  // namespace kvstash::testing

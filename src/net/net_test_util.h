@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,9 @@ struct TestServer {
 // A 256 MiB arena (4 regions of 64 MiB) and a server with `workers` threads on `port`
 // (0: any). Aborts the test on failure.
 StoreOptions TestStoreOptions();
+// DRAM: 4 regions of 256 KiB (blocks up to 256 KiB); flash on `flash` in 1 MiB regions, admit
+// everything; no background threads (tests call FlushFlash / RunMaintenance).
+StoreOptions SmallFlashStoreOptions(Device* flash);
 std::unique_ptr<TestServer> StartServer(uint16_t port = 0, uint32_t workers = 1,
                                         StoreOptions store_options = TestStoreOptions(),
                                         ServerOptions server_options = {});
@@ -67,6 +71,9 @@ class RawPeer {
                             std::span<const std::byte>* rest = nullptr);
   // Registers [p, p+n) with this peer's UCX context; returns the packed remote key.
   std::vector<std::byte> MapMemory(void* p, size_t n);
+  // Hello (namespace 0, no token) as request 1, then maps `mem` and registers it as request 2.
+  // Returns the server's buffer id; 0 if any step failed.
+  uint32_t HelloAndRegister(std::span<std::byte> mem);
   std::vector<std::byte> last_reply;
 
  private:

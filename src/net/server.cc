@@ -26,6 +26,8 @@ Status ServerOptions::Validate() const {
   if (max_batch_keys < 1 || max_batch_keys > 4096) return bad("max_batch_keys 1..4096");
   if (max_outstanding_per_connection < 1) return bad("max_outstanding_per_connection >= 1");
   if (max_connections < 1) return bad("max_connections >= 1");
+  if (flash_bounce_bytes == 0) return bad("flash_bounce_bytes must be > 0");
+  if (flash_readers < 1 || flash_readers > 64) return bad("flash_readers must be 1..64");
   if (clock == nullptr) return bad("clock is null");
   for (const auto& t : auth_tokens) {
     if (t.size() > net::Limits::kMaxTokenBytes) return bad("auth token over 256 bytes");

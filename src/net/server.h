@@ -5,8 +5,9 @@
 // `lease_sweep_interval`, calls BlockStore::ExpireLeases(). The DRAM arena is registered once
 // at Create() (ucp_mem_map of store->arena_base()); clients put payload bytes straight into it
 // and the server copies no payload byte on the DRAM path (`dram_payload_memcpy_bytes` stays 0).
-// Gets are ucp_put_nbx from the arena (or from a registered bounce buffer for flash blocks)
-// into the client's registered buffer, then an endpoint flush, then the reply; pins are
+// Gets are ucp_put_nbx from the arena (or, for flash blocks, from registered bounce memory
+// filled by the worker's reader threads) into the client's registered buffer, then an
+// endpoint flush, then the reply; what a put reads from (DRAM pins, bounce memory) is
 // released only after the flush completes.
 //
 // Tenants (ServerOptions::tenants, net/server_tenants.h): Hello's token is checked (constant
@@ -52,7 +53,7 @@ struct ServerOptions {
   uint16_t listen_port = 7400;                   // 0: the kernel picks one (see Server::port())
   uint32_t workers = 1;                          // worker threads, 1..256
   uint32_t max_key_bytes = 256;                  // 1..256
-  uint64_t max_value_bytes = 64ull << 20;        // per block; also bounds the flash bounce buffer
+  uint64_t max_value_bytes = 64ull << 20;        // per block
   uint32_t max_batch_keys = 4096;                // keys per request, 1..4096
   uint32_t max_outstanding_per_connection = 64;  // requests queued or in flight per connection
   uint32_t max_connections = 1024;               // beyond this, new connections are refused
@@ -68,6 +69,12 @@ struct ServerOptions {
   // have no peer-failure support), at the price of relying on the connection manager alone to
   // notice dead peers. Keep true across hosts.
   bool detect_peer_failure = true;
+  // Flash hits (set up at a worker's first one): each worker registers this much bounce
+  // memory once (raised to max_value_bytes, so any block fits) and reads into it with
+  // `flash_readers` threads, so its event loop never waits for the device. Gets whose flash
+  // hits do not fit the free bounce memory wait for it (in arrival order), they never fail.
+  uint64_t flash_bounce_bytes = 64ull << 20;
+  uint32_t flash_readers = 4;  // 1..64 per worker
   // The store's clock (lease deadlines are reported to clients relative to it). Not owned.
   Clock* clock = Clock::Real();
 
@@ -102,7 +109,7 @@ struct ServerStats {
   uint64_t get_hits = 0;
   uint64_t get_misses = 0;
   uint64_t get_bytes_dram = 0;             // bytes put from the arena to clients
-  uint64_t get_bytes_flash = 0;            // bytes put from the bounce buffer to clients
+  uint64_t get_bytes_flash = 0;            // bytes put from the bounce memory to clients
   uint64_t flash_reads_unavailable = 0;    // flash hits the engine could not read here
   uint64_t put_errors = 0;                 // failed ucp_put_nbx / flush (client gone)
   uint64_t dram_payload_memcpy_bytes = 0;  // payload bytes the CPU copied on the DRAM path

@@ -1,9 +1,15 @@
-// ServerWorker: the Get path. For every hit, a one-sided ucp_put_nbx moves the block from the
-// arena (DRAM pin; zero copy) or from the registered bounce buffer (flash pin, after
-// BlockStore::ReadInto) into the client's registered buffer. Then one ucp_ep_flush_nbx: only
-// its completion proves the bytes reached the client (a put's local completion does not).
-// The reply goes out after the flush, and the pins are released only then.
+// ServerWorker: the Get path. For every hit, a one-sided ucp_put_nbx moves the block into the
+// client's registered buffer: from the arena (DRAM pin; zero copy, at once) or from a slice
+// of the worker's registered bounce memory (flash pin) once the reader threads have read it
+// there (server_flash_reader.h), so the event loop never waits for the device and the flash
+// reads of every Get in flight overlap. Then one ucp_ep_flush_nbx: only its completion proves
+// the bytes reached the client (a put's local completion does not). The reply goes out after
+// the flush; what a put reads from (DRAM pins, the bounce slice) is released only then. A
+// flash pin is released by the reader as soon as its block is in the slice: it guards the
+// device region, which the put never reads.
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "common/logging.h"
 #include "net/server_worker.h"
@@ -11,18 +17,6 @@
 
 namespace kvstash::net {
 namespace {
-
-// BlockStore::ReadInto(pin, dest) reads and verifies a flash block into `dest`. The engine
-// adds it with the flash tier; until then a flash hit cannot be served here and is reported
-// as Unavailable for that key (counted in flash_reads_unavailable).
-template <typename Store>
-Status ReadFlashBlock(Store* store, const BlockPin& pin, std::span<std::byte> dest) {
-  if constexpr (requires { store->ReadInto(pin, dest); }) {
-    return store->ReadInto(pin, dest);
-  } else {
-    return Status::Unavailable("this engine build cannot read flash blocks");
-  }
-}
 
 ucp_request_param_t PutParams(ucp_mem_h memh) {
   ucp_request_param_t p{};
@@ -32,15 +26,6 @@ ucp_request_param_t PutParams(ucp_mem_h memh) {
 }
 
 }  // namespace
-
-struct ServerWorker::PendingGet {
-  ServerWorker* worker = nullptr;
-  std::shared_ptr<Connection> conn;
-  Header header;
-  GetReply reply;
-  std::vector<BlockPin> pins;  // released (destroyed) only after the flush completed
-  ucs_status_t flush_status = UCS_OK;
-};
 
 StatusCode ServerWorker::PutDram(Connection& c, const BlockPin& pin, const RemoteBuffer& buf,
                                  uint64_t offset) {
@@ -57,54 +42,49 @@ StatusCode ServerWorker::PutDram(Connection& c, const BlockPin& pin, const Remot
   return StatusCode::kOk;
 }
 
-StatusCode ServerWorker::PutFlash(Connection& c, const BlockPin& pin, const RemoteBuffer& buf,
-                                  uint64_t offset) {
-  if (bounce_ == nullptr) {
-    size_t bytes = (shared_->options.max_value_bytes + 4095) & ~size_t{4095};
-    bounce_storage_.resize(bytes + 4096);
-    auto base = (reinterpret_cast<uintptr_t>(bounce_storage_.data()) + 4095) & ~uintptr_t{4095};
-    auto mem = UcxMemory::Map(*shared_->context, reinterpret_cast<void*>(base), bytes);
-    if (!mem.ok()) return mem.status().code();
-    bounce_ = std::move(mem).value();
+// Puts flash item `item` of `pending` from `src` (its bounce bytes) after its read returned
+// `read`. The slice stays allocated until the flush: no wait here.
+StatusCode ServerWorker::PutFlash(PendingGet& pending, size_t item, std::span<std::byte> src,
+                                  const Status& read) {
+  Connection& c = *pending.conn;
+  if (!c.alive()) return StatusCode::kUnavailable;  // no put, no reply: the client is gone
+  if (!read.ok()) {
+    if (read.code() == StatusCode::kUnavailable) Bump(counters_.flash_reads_unavailable);
+    KVSTASH_LOG_EVERY_N_SEC(warn, 10, "flash read failed: {}", read.ToString());
+    return read.code();
   }
-  std::span<std::byte> dest(bounce_->address(), pin.size());
-  Status s = ReadFlashBlock(c.store(), pin, dest);
-  if (!s.ok()) {
-    if (s.code() == StatusCode::kUnavailable) Bump(counters_.flash_reads_unavailable);
-    KVSTASH_LOG_EVERY_N_SEC(warn, 10, "flash read failed: {}", s.ToString());
-    return s.code();
-  }
-  // The bounce buffer is reused by the next flash hit: wait for remote completion now.
-  ucp_request_param_t p = PutParams(bounce_->get());
-  ucs_status_ptr_t req = ucp_put_nbx(c.ep()->get(), dest.data(), dest.size(), buf.address + offset,
-                                     buf.rkey->get(), &p);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  Status put = worker_->WaitRequest(req, deadline, "flash put");
-  ucp_request_param_t fp{};
-  if (put.ok()) put = worker_->WaitRequest(ucp_ep_flush_nbx(c.ep()->get(), &fp), deadline, "flush");
-  if (!put.ok()) {
+  const PendingGet::FlashItem& f = pending.flash[item];
+  // Looked up again: the client may have unregistered the buffer while the read ran.
+  const RemoteBuffer* buf = c.FindBuffer(f.buffer_id);
+  if (buf == nullptr || !buf->Contains(f.offset, src.size())) return StatusCode::kInvalidArgument;
+  ucp_request_param_t p = PutParams(bounce_->memh());
+  ucs_status_ptr_t req = ucp_put_nbx(c.ep()->get(), src.data(), src.size(), buf->address + f.offset,
+                                     buf->rkey->get(), &p);
+  if (UCS_PTR_IS_ERR(req)) {
     Bump(counters_.put_errors);
-    return put.code();
+    return UcsToStatus(UCS_PTR_STATUS(req), "ucp_put_nbx").code();
   }
-  Bump(counters_.get_bytes_flash, pin.size());
+  if (req != nullptr) ucp_request_free(req);  // completion is covered by the flush
+  pending.puts = true;
+  Bump(counters_.get_bytes_flash, src.size());
   return StatusCode::kOk;
 }
 
-GetReply::Item ServerWorker::ServeGetItem(Connection& c, const GetRequest::Item& it,
-                                          std::vector<BlockPin>* pins) {
-  GetReply::Item out;
+void ServerWorker::ServeGetItem(Connection& c, const GetRequest::Item& it, PendingGet* pending) {
+  size_t index = pending->reply.items.size();
+  GetReply::Item& out = pending->reply.items.emplace_back();
   const RemoteBuffer* buf = c.FindBuffer(it.buffer_id);
-  if (buf == nullptr || !buf->Contains(it.offset, it.capacity)) {
-    out.status = StatusCode::kInvalidArgument;
-    return out;
+  Result<BlockPin> pin = Status::InvalidArgument("bad buffer range");
+  if (buf != nullptr && buf->Contains(it.offset, it.capacity)) {
+    pin = c.store()->Lookup(c.ns(), it.key);
+    if (pin.status().Is(StatusCode::kNotFound)) Bump(counters_.get_misses);
+    if (pin.ok()) Bump(counters_.get_hits);
   }
-  auto pin = c.store()->Lookup(c.ns(), it.key);
   if (!pin.ok()) {
     out.status = pin.status().code();
-    if (out.status == StatusCode::kNotFound) Bump(counters_.get_misses);
-    return out;
+    CountKeyStatus(out.status);
+    return;
   }
-  Bump(counters_.get_hits);
   out.size = pin->size();
   if (pin->size() > it.capacity) {
     out.status = StatusCode::kInvalidArgument;  // too small; `size` tells the client
@@ -112,11 +92,15 @@ GetReply::Item ServerWorker::ServeGetItem(Connection& c, const GetRequest::Item&
     out.status = StatusCode::kUnavailable;
   } else if (pin->tier() == Tier::kDram) {
     out.status = PutDram(c, *pin, *buf, it.offset);
-    if (out.status == StatusCode::kOk) pins->push_back(std::move(pin).value());
-  } else {
-    out.status = PutFlash(c, *pin, *buf, it.offset);  // complete when it returns
+    if (out.status == StatusCode::kOk) {
+      pending->puts = true;
+      pending->pins.push_back(std::move(pin).value());
+    }
+  } else {  // flash: the status is set (and counted) when the read comes back
+    pending->flash.push_back({index, it.buffer_id, it.offset, pin->size(), std::move(*pin)});
+    return;
   }
-  return out;
+  CountKeyStatus(out.status);
 }
 
 Status ServerWorker::OnGet(const std::shared_ptr<Connection>& conn, const Header& h,
@@ -128,20 +112,104 @@ Status ServerWorker::OnGet(const std::shared_ptr<Connection>& conn, const Header
   pending->worker = this;
   pending->conn = conn;
   pending->header = h;
-  for (const auto& it : req.items) {
-    pending->reply.items.push_back(ServeGetItem(*conn, it, &pending->pins));
-    CountKeyStatus(pending->reply.items.back().status);
+  pending->reply.items.reserve(req.items.size());
+  conn->AddInFlight(1);
+  ++gets_in_flight_;
+  for (const auto& it : req.items) ServeGetItem(*conn, it, pending.get());
+  if (pending->flash.empty()) {
+    StartFlush(std::move(pending));
+  } else {
+    flash_waiting_.push_back(std::move(pending));
+    PumpFlashReads();
   }
-  StartFlush(std::move(pending));
   return Status::Ok();
+}
+
+Status ServerWorker::EnsureFlashResources() {
+  if (bounce_ == nullptr) {
+    // Never less than one block of the largest size, so every Get can make progress.
+    uint64_t bytes = std::max(shared_->options.flash_bounce_bytes,
+                              BounceArena::RoundUp(shared_->options.max_value_bytes));
+    ASSIGN_OR_RETURN(bounce_, BounceArena::Create(*shared_->context, bytes));
+  }
+  if (reader_ == nullptr) {
+    UcxWorker* w = worker_.get();
+    reader_ = std::make_unique<FlashReader>(shared_->options.flash_readers, [w] { w->Signal(); });
+  }
+  return Status::Ok();
+}
+
+void ServerWorker::PumpFlashReads() {
+  while (!flash_waiting_.empty()) {
+    PendingGet& p = *flash_waiting_.front();
+    Status setup = p.conn->alive() ? EnsureFlashResources() : Status::Unavailable("gone");
+    if (!setup.ok()) {
+      // The client is gone, or there is no bounce memory: the remaining flash keys fail.
+      for (size_t i = p.flash_done; i < p.flash.size(); ++i) {
+        StatusCode code = p.conn->alive() ? setup.code() : StatusCode::kUnavailable;
+        p.reply.items[p.flash[i].reply_index].status = code;
+        CountKeyStatus(code);
+      }
+      KVSTASH_LOG_EVERY_N_SEC(warn, 10, "flash hits not served: {}", setup.ToString());
+      p.flash_done = p.flash.size();
+      std::unique_ptr<PendingGet> owned = std::move(flash_waiting_.front());
+      flash_waiting_.pop_front();
+      StartFlush(std::move(owned));
+      continue;
+    }
+    // The next chunk: as many items as fit a quarter of the arena (at least one), so that a
+    // huge batch does not hold all of it and Gets of other connections still overlap.
+    uint64_t limit =
+        std::max(bounce_->capacity() / 4, BounceArena::RoundUp(shared_->options.max_value_bytes));
+    uint64_t bytes = 0;
+    size_t end = p.flash_done;
+    while (end < p.flash.size()) {
+      uint64_t b = BounceArena::RoundUp(p.flash[end].size);
+      if (end > p.flash_done && bytes + b > limit) break;
+      bytes += b;
+      ++end;
+    }
+    std::optional<BounceArena::Slice> slice = bounce_->Allocate(bytes);
+    if (!slice) return;  // a completed flush will free bounce memory and pump again
+    p.slice = *slice;
+    auto job = std::make_unique<FlashReader::Job>();
+    job->store = p.conn->store();
+    std::span<std::byte> mem = bounce_->bytes(p.slice);
+    uint64_t at = 0;
+    for (size_t i = p.flash_done; i < end; ++i) {
+      PendingGet::FlashItem& f = p.flash[i];
+      job->pins.push_back(std::move(f.pin));
+      job->dests.push_back(mem.subspan(at, f.size));
+      at += BounceArena::RoundUp(f.size);
+    }
+    job->owner = flash_waiting_.front().release();
+    flash_waiting_.pop_front();
+    reader_->Submit(std::move(job));
+  }
+}
+
+void ServerWorker::CollectFlashReads() {
+  if (reader_ == nullptr || !reader_->has_done()) return;
+  for (auto& job : reader_->TakeDone()) OnFlashRead(std::move(job));
+}
+
+void ServerWorker::OnFlashRead(std::unique_ptr<FlashReader::Job> job) {
+  std::unique_ptr<PendingGet> p(static_cast<PendingGet*>(job->owner));
+  for (size_t j = 0; j < job->size(); ++j) {
+    size_t item = p->flash_done + j;
+    StatusCode code = PutFlash(*p, item, job->dests[j], job->results[j]);
+    p->reply.items[p->flash[item].reply_index].status = code;
+    CountKeyStatus(code);
+  }
+  p->flash_done += job->size();
+  StartFlush(std::move(p));
 }
 
 void ServerWorker::StartFlush(std::unique_ptr<PendingGet> pending) {
   Connection& c = *pending->conn;
-  if (pending->pins.empty() || !c.alive()) {
-    pending->pins.clear();
-    c.SendReply(EncodeReply(pending->header.opcode, pending->header.request_id, Status::Ok(),
-                            pending->reply));
+  if (!pending->puts || !c.alive()) {
+    pending->flush_status = UCS_OK;  // nothing to flush (FinishGets drops a dead connection's)
+    completed_gets_.push_back(pending.release());
     return;
   }
   ucp_request_param_t p{};
@@ -149,8 +217,6 @@ void ServerWorker::StartFlush(std::unique_ptr<PendingGet> pending) {
   p.cb.send = &ServerWorker::OnFlushDone;
   p.user_data = pending.get();
   ucs_status_ptr_t req = ucp_ep_flush_nbx(c.ep()->get(), &p);
-  c.AddInFlight(1);
-  ++gets_in_flight_;
   PendingGet* raw = pending.release();
   if (req == nullptr || UCS_PTR_IS_ERR(req)) {
     raw->flush_status = req == nullptr ? UCS_OK : UCS_PTR_STATUS(req);
@@ -166,21 +232,40 @@ void ServerWorker::OnFlushDone(void* request, ucs_status_t status, void* user_da
 }
 
 void ServerWorker::FinishGets() {
-  std::vector<PendingGet*> done;
-  done.swap(completed_gets_);
-  for (PendingGet* raw : done) {
-    std::unique_ptr<PendingGet> pending(raw);
-    --gets_in_flight_;
-    pending->conn->AddInFlight(-1);
-    if (pending->flush_status != UCS_OK) {
-      // The client is gone or broken: nothing was proven delivered, send nothing.
-      Bump(counters_.put_errors);
-      continue;
+  while (!completed_gets_.empty()) {
+    std::vector<PendingGet*> done;
+    done.swap(completed_gets_);
+    for (PendingGet* raw : done) {
+      std::unique_ptr<PendingGet> p(raw);
+      if (bounce_ != nullptr) bounce_->Free(std::exchange(p->slice, {}));
+      if (p->flush_status != UCS_OK) {
+        // The client is gone or broken: nothing was proven delivered, send nothing.
+        Bump(counters_.put_errors);
+        CompleteGet(std::move(p), /*reply=*/false);
+      } else if (!p->conn->alive()) {
+        CompleteGet(std::move(p), /*reply=*/false);
+      } else if (p->flash_done < p->flash.size()) {
+        // More chunks: what was put is delivered, so its pins can go; the Get keeps its turn.
+        p->puts = false;
+        p->pins.clear();
+        flash_waiting_.push_front(std::move(p));
+      } else {
+        CompleteGet(std::move(p), /*reply=*/true);
+      }
     }
-    pending->pins.clear();  // release before replying: the client may reuse the block at once
-    pending->conn->SendReply(EncodeReply(pending->header.opcode, pending->header.request_id,
-                                         Status::Ok(), pending->reply));
+    PumpFlashReads();  // bounce memory was freed; a dead connection's Gets come back here
   }
+}
+
+void ServerWorker::CompleteGet(std::unique_ptr<PendingGet> pending, bool reply) {
+  --gets_in_flight_;
+  pending->conn->AddInFlight(-1);
+  // Release before replying: the client may reuse (or delete) the block at once.
+  pending->pins.clear();
+  pending->flash.clear();
+  if (!reply) return;
+  pending->conn->SendReply(EncodeReply(pending->header.opcode, pending->header.request_id,
+                                       Status::Ok(), pending->reply));
 }
 
 }  // namespace kvstash::net

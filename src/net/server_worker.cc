@@ -57,11 +57,17 @@ void ServerWorker::Run() {
     worker_->ProgressAll();
     AcceptQueued(/*stopping=*/false);
     ProcessReady();
+    CollectFlashReads();
     FinishGets();
     ReapClosing();
     Maintenance();
-    if (ready_.empty() && completed_gets_.empty() && closing_.empty()) {
-      worker_->Wait(std::chrono::milliseconds(100));
+    if (ready_.empty() && completed_gets_.empty() && closing_.empty() &&
+        (reader_ == nullptr || !reader_->has_done())) {
+      // While flash reads run, sleep on the event fd at once: a reader's Signal() only shows
+      // there, not in UCX progress, so spinning would delay every read by the spin time.
+      bool reading = reader_ != nullptr && reader_->outstanding() > 0;
+      worker_->Wait(std::chrono::milliseconds(100),
+                    reading ? std::chrono::microseconds(0) : std::chrono::microseconds(200));
     }
   }
   Shutdown();
@@ -70,13 +76,16 @@ void ServerWorker::Run() {
 void ServerWorker::Shutdown() {
   AcceptQueued(/*stopping=*/true);  // requests already dispatched: accepted, then closed
   listener_.reset();
-  // Let Gets whose puts are in flight finish (their pins are released on completion).
+  // Let Gets whose reads or puts are in flight finish (their pins are released on completion).
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (gets_in_flight_ > 0 && std::chrono::steady_clock::now() < deadline) {
     worker_->ProgressAll();
+    CollectFlashReads();
     FinishGets();
-    worker_->Wait(std::chrono::milliseconds(10));
+    worker_->Wait(std::chrono::milliseconds(10), std::chrono::microseconds(0));
   }
+  // Reads still queued come back cancelled; running ones complete; the readers are joined.
+  if (reader_ != nullptr) reader_->Stop();
   for (auto& [ep, conn] : conns_) {
     conn->set_closing();
     closing_.push_back(conn);
@@ -84,6 +93,10 @@ void ServerWorker::Shutdown() {
   conns_.clear();
   ReapClosing();  // force-closes: every client's error handler fires at once
   worker_->ProgressAll();
+  // Every connection is closing now: what is left is released without puts or replies.
+  CollectFlashReads();
+  FinishGets();
+  PumpFlashReads();
   FinishGets();
   ready_.clear();
 }

@@ -3,9 +3,19 @@
 // maintenance.
 //
 // Event loop: progress UCX (active-message callbacks only enqueue raw messages; error
-// callbacks only mark connections), then handle queued messages, finish Gets whose flush
-// completed, close failed connections, then sleep on the worker's event fd. Nothing that
-// progresses UCX runs inside a UCX callback.
+// callbacks only mark connections), then handle queued messages, take back finished flash
+// reads and put them, finish Gets whose flush completed, close failed connections, then sleep
+// on the worker's event fd (woken by UCX, by Signal() from another thread, or by a reader).
+// Nothing that progresses UCX runs inside a UCX callback.
+//
+// Get (server_get.cc): DRAM hits are put from the arena at once. Flash hits wait in
+// `flash_waiting_` (FIFO) for a slice of the worker's registered bounce memory, are read into
+// it by the FlashReader threads (which release their flash pins once read), come back
+// through the reader's done list and are put from the slice. Then one endpoint flush; when it
+// completes the slice and the DRAM pins are released and the reply is sent. A Get whose flash
+// hits exceed what one slice may hold is served in chunks (read, put, flush; next chunk),
+// still with one reply. A connection that dies while its reads run gets no puts and no
+// reply; its slice and pins are released all the same.
 //
 // Thread safety: EnqueueConnRequest(), RequestStop() and counters() may be called from any
 // thread; everything else runs on the worker's own thread (Start() hands it over).
@@ -13,6 +23,7 @@
 #define KVSTASH_NET_SERVER_WORKER_H_
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -23,8 +34,10 @@
 #include "engine/block_store.h"
 #include "net/protocol.h"
 #include "net/server.h"
+#include "net/server_bounce_arena.h"
 #include "net/server_connection.h"
 #include "net/server_counters.h"
+#include "net/server_flash_reader.h"
 #include "net/server_tenants.h"
 #include "net/ucx_context.h"
 #include "net/ucx_listener.h"
@@ -69,7 +82,29 @@ class ServerWorker {
   const ServerCounters& counters() const { return counters_; }
 
  private:
-  struct PendingGet;
+  // A Get being served: decoded, waiting for bounce memory, reading, or flushing.
+  struct PendingGet {
+    // A flash hit: where its bytes go once read.
+    struct FlashItem {
+      size_t reply_index = 0;
+      uint32_t buffer_id = 0;
+      uint64_t offset = 0;
+      uint64_t size = 0;
+      BlockPin pin;  // moved to the reader with the item's chunk
+    };
+
+    ServerWorker* worker = nullptr;
+    std::shared_ptr<Connection> conn;
+    Header header;
+    GetReply reply;
+    std::vector<BlockPin> pins;    // DRAM: released (destroyed) only after the flush completed
+    std::vector<FlashItem> flash;  // flash hits, read chunk by chunk, in order
+    size_t flash_done = 0;         // flash[0, flash_done) were read (and put if OK)
+    BounceArena::Slice slice;      // bounce memory of the chunk being read or put
+    bool puts = false;             // a put was issued since the last flush
+    ucs_status_t flush_status = UCS_OK;
+  };
+
   ServerWorker(int index, ServerShared* shared) : index_(index), shared_(shared) {}
 
   void Run();
@@ -98,15 +133,24 @@ class ServerWorker {
   Status OnGet(const std::shared_ptr<Connection>& c, const Header& h,
                std::span<const std::byte> body);
 
-  // Get helpers (server_get.cc). ServeGetItem pins and puts one block; DRAM pins whose put
-  // is in flight go to `pins` (released after the flush).
-  GetReply::Item ServeGetItem(Connection& c, const GetRequest::Item& it,
-                              std::vector<BlockPin>* pins);
+  // Get helpers (server_get.cc). ServeGetItem pins one block and appends its reply item: a
+  // DRAM hit is put at once (its pin kept until the flush), a flash hit is queued in
+  // pending->flash (its status is set when its read comes back).
+  void ServeGetItem(Connection& c, const GetRequest::Item& it, PendingGet* pending);
   StatusCode PutDram(Connection& c, const BlockPin& pin, const RemoteBuffer& buf, uint64_t offset);
-  StatusCode PutFlash(Connection& c, const BlockPin& pin, const RemoteBuffer& buf, uint64_t offset);
+  StatusCode PutFlash(PendingGet& pending, size_t item, std::span<std::byte> src,
+                      const Status& read);
+  // Starts reads for waiting Gets, in order, while bounce memory is free.
+  void PumpFlashReads();
+  // Creates the bounce memory and the reader threads at the first flash hit.
+  Status EnsureFlashResources();
+  void CollectFlashReads();
+  void OnFlashRead(std::unique_ptr<FlashReader::Job> job);
   void StartFlush(std::unique_ptr<PendingGet> pending);
   static void OnFlushDone(void* request, ucs_status_t status, void* user_data);
   void FinishGets();
+  // Releases everything `pending` holds and, if `reply`, sends its reply.
+  void CompleteGet(std::unique_ptr<PendingGet> pending, bool reply);
   void CountKeyStatus(StatusCode code);
 
   const int index_;
@@ -125,10 +169,12 @@ class ServerWorker {
   std::vector<std::shared_ptr<Connection>> ready_;
   std::vector<std::shared_ptr<Connection>> closing_;
   std::vector<PendingGet*> completed_gets_;
-  size_t gets_in_flight_ = 0;
-  std::vector<std::byte> bounce_storage_;  // flash bounce buffer (lazily allocated)
-  std::unique_ptr<UcxMemory> bounce_;
+  size_t gets_in_flight_ = 0;  // decoded and not yet answered (or dropped)
+  std::deque<std::unique_ptr<PendingGet>> flash_waiting_;  // for bounce memory, in order
+  std::unique_ptr<BounceArena> bounce_;  // flash bounce memory (at the first flash hit)
   int64_t next_sweep_ns_ = 0;
+  // Declared last: destroyed (stopped and joined) first, while everything a read uses lives.
+  std::unique_ptr<FlashReader> reader_;
 };
 
 }  // namespace kvstash::net
