@@ -61,6 +61,8 @@ Result<ServerOptions> MakeServerOptions(const KvstashdConfig& config) {
   o.max_outstanding_per_connection = config.max_outstanding;
   o.max_connections = config.max_connections;
   o.detect_peer_failure = config.detect_peer_failure;
+  o.flash_readers = config.flash_readers;
+  o.flash_bounce_bytes = config.flash_bounce_bytes;
   for (const TenantConfig& t : config.tenants) {
     o.tenants.push_back(
         {.name = t.name, .namespace_id = static_cast<uint16_t>(t.namespace_id), .token = t.token});

@@ -30,6 +30,8 @@ Status ValidateServer(const KvstashdConfig& c) {
   RETURN_IF_ERROR(CheckRange("server.max_outstanding", c.max_outstanding, 1, 1 << 16));
   RETURN_IF_ERROR(CheckRange("server.max_batch", c.max_batch, 1, 4096));
   RETURN_IF_ERROR(CheckRange("server.lease_ms", c.lease_ms, 1, kMaxLeaseMs));
+  RETURN_IF_ERROR(CheckRange("flash.readers", c.flash_readers, 1, 64));
+  RETURN_IF_ERROR(CheckRange("flash.bounce", c.flash_bounce_bytes, 1 << 20, 64ull << 30));
   if (c.max_value_bytes > c.region_bytes) {
     return Invalid("server.max_value", FormatSize(c.max_value_bytes),
                    "must be at most dram.region_size (" + FormatSize(c.region_bytes) +

@@ -54,6 +54,8 @@ struct KvstashdConfig {
   std::string flash_path = "./var/kvstash.flash";  // "" disables the flash tier
   uint64_t flash_bytes = 0;                        // 0: auto (config/flash_sizing.h)
   uint64_t trim_bytes_per_s = 1ull << 30;          // TRIM pipeline rate; 0 = unlimited
+  uint32_t flash_readers = 4;                      // reader threads per worker, 1..64
+  uint64_t flash_bounce_bytes = 64ull << 20;       // registered bounce memory per worker
 
   // [admission]
   AdmissionKind admission = AdmissionKind::kReuse;

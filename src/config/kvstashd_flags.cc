@@ -78,6 +78,7 @@ class KvstashdFlags {
     Add("--admission", "flash admission: all|reuse", ApplyAdmission);
     Add("--admission-budget", "flash write budget SIZE per second; 0 = unlimited",
         SizeTo(&C::admission_bytes_per_s));
+    Add("--flash-readers", "flash reader threads per worker, 1..64", CountTo(&C::flash_readers));
     Add("--trim-rate", "TRIM rate SIZE per second; 0 = unlimited", SizeTo(&C::trim_bytes_per_s));
     Add("--lease-ms", "allocation lease in milliseconds", CountTo(&C::lease_ms));
     Add("--peer-failure",

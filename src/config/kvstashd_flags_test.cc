@@ -66,7 +66,9 @@ TEST(KvstashdFlagsTest, EveryFlag) {
                   "--admission-budget",
                   "0",
                   "--peer-failure",
-                  "off"});
+                  "off",
+                  "--flash-readers",
+                  "2"});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const KvstashdConfig& c = r->config;
   EXPECT_EQ(c.listen, "127.0.0.1:7401");
@@ -80,6 +82,7 @@ TEST(KvstashdFlagsTest, EveryFlag) {
   EXPECT_EQ(c.metrics_listen, "127.0.0.1:0");
   EXPECT_EQ(c.log_level, "warn");
   EXPECT_FALSE(c.detect_peer_failure);
+  EXPECT_EQ(c.flash_readers, 2u);
 }
 
 TEST(KvstashdFlagsTest, FlagsOverrideFileOverridesDefaults) {
@@ -112,6 +115,7 @@ TEST(KvstashdFlagsTest, RejectsBadInputWithClearMessages) {
   ExpectError({"--listen", "7400"}, "bad address '7400'");
   ExpectError({"--metrics-listen", "localhost"}, "metrics.listen");
   ExpectError({"--admission", "none"}, "must be 'reuse' or 'all'");
+  ExpectError({"--flash-readers", "0"}, "flash.readers (0) must be in 1..64");
   ExpectError({"--peer-failure", "maybe"}, "--peer-failure: expected on or off");
   ExpectError({"--bogus"}, "--bogus");
   ExpectError({"--config", "/nonexistent/k.toml"}, "/nonexistent/k.toml");

@@ -144,7 +144,9 @@ const std::vector<Field<C>>& SectionFields(std::string_view section) {
                                               {"region_size", Size(&C::region_bytes)}};
   static const std::vector<Field<C>> kFlash = {{"path", String(&C::flash_path)},
                                                {"size", SetFlashSize},
-                                               {"trim_rate", Size(&C::trim_bytes_per_s)}};
+                                               {"trim_rate", Size(&C::trim_bytes_per_s)},
+                                               {"readers", Uint(&C::flash_readers)},
+                                               {"bounce", Size(&C::flash_bounce_bytes)}};
   static const std::vector<Field<C>> kAdmission = {{"kind", SetAdmissionKind},
                                                    {"budget", Size(&C::admission_bytes_per_s)}};
   static const std::vector<Field<C>> kMetrics = {{"listen", String(&C::metrics_listen)}};

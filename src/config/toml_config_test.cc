@@ -27,6 +27,8 @@ region_size = 33554432
 path = "/tmp/kvstash-test.flash"
 size = "4GiB"
 trim_rate = "512MiB"
+readers = 8
+bounce = "128MiB"
 
 [admission]
 kind = "all"
@@ -80,6 +82,8 @@ TEST(TomlConfigTest, ParsesEveryKey) {
   EXPECT_EQ(c.flash_path, "/tmp/kvstash-test.flash");
   EXPECT_EQ(c.flash_bytes, 4ull << 30);
   EXPECT_EQ(c.trim_bytes_per_s, 512ull << 20);
+  EXPECT_EQ(c.flash_readers, 8u);
+  EXPECT_EQ(c.flash_bounce_bytes, 128ull << 20);
   EXPECT_EQ(c.admission, AdmissionKind::kAll);
   EXPECT_EQ(c.admission_bytes_per_s, 100ull << 20);
   EXPECT_EQ(c.metrics_listen, "");
