@@ -623,9 +623,34 @@ bool BlockStore::Exists(NamespaceId ns, std::string_view key) {
   return Readable(shard.Find(k));
 }
 
+void BlockStore::ExistsBatch(NamespaceId ns, std::span<const std::string_view> keys,
+                             std::vector<bool>* present) {
+  present->assign(keys.size(), false);
+  std::vector<KeyRef> refs;
+  std::vector<size_t> where;  // refs[j] is keys[where[j]]
+  refs.reserve(keys.size());
+  where.reserve(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!ValidateKey(keys[i]).ok()) continue;
+    refs.emplace_back(ns, keys[i]);
+    where.push_back(i);
+  }
+  impl_->index.FindBatch(
+      refs, [&](size_t j, const BlockRecord* r) { (*present)[where[j]] = Readable(r); });
+}
+
 size_t BlockStore::LongestPrefix(NamespaceId ns, std::span<const std::string_view> keys) {
+  // Batch by batch, so that a gap early in a long list stops the lookups soon.
+  std::vector<bool> present;
   size_t n = 0;
-  while (n < keys.size() && Exists(ns, keys[n])) ++n;
+  while (n < keys.size()) {
+    auto batch = keys.subspan(n, std::min(KeyIndex::kBatch, keys.size() - n));
+    ExistsBatch(ns, batch, &present);
+    for (bool p : present) {
+      if (!p) return n;
+      ++n;
+    }
+  }
   return n;
 }
 

@@ -157,8 +157,12 @@ class BlockStore {
   Status Delete(NamespaceId ns, std::string_view key);
 
   bool Exists(NamespaceId ns, std::string_view key);
+  // Exists for every key (present[i] for keys[i]; resized to keys.size()), with the lookups'
+  // cache misses overlapped (KeyIndex::FindBatch). An invalid key is absent.
+  void ExistsBatch(NamespaceId ns, std::span<const std::string_view> keys,
+                   std::vector<bool>* present);
   // Number of leading keys that are present (prefix-order lookups: blocks after a gap are
-  // useless to an inference engine).
+  // useless to an inference engine). Looks the keys up in batches of KeyIndex::kBatch.
   size_t LongestPrefix(NamespaceId ns, std::span<const std::string_view> keys);
 
   // Aborts allocations whose lease ran out. Called by the maintenance thread; tests call it

@@ -195,6 +195,28 @@ TEST_F(BlockStoreTest, LongestPrefix) {
   EXPECT_EQ(store_->LongestPrefix(0, {}), 0u);
 }
 
+// Lists longer than one FindBatch batch (16): the gap is found wherever it is, invalid keys
+// are absent, ALLOCATED (uncommitted) blocks are not.
+TEST_F(BlockStoreTest, ExistsBatchAndLongPrefixes) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 40; ++i) names.push_back("p" + std::to_string(i));
+  for (int i = 0; i < 40; ++i) {
+    if (i == 33) continue;  // the gap
+    ASSERT_TRUE(Put(names[i], "v").ok()) << i;
+  }
+  ASSERT_TRUE(store_->Allocate(0, "pending", 1).ok());
+  std::vector<std::string_view> keys(names.begin(), names.end());
+  EXPECT_EQ(store_->LongestPrefix(0, keys), 33u);
+  std::string too_long(300, 'k');
+  std::vector<std::string_view> mixed = {names[0], "", too_long, "pending", names[33], names[39]};
+  std::vector<bool> present;
+  store_->ExistsBatch(0, mixed, &present);
+  EXPECT_EQ(present, (std::vector<bool>{true, false, false, false, false, true}));
+  store_->ExistsBatch(1, mixed, &present);
+  EXPECT_EQ(present, std::vector<bool>(6, false));
+  for (size_t i = 0; i < mixed.size(); ++i) EXPECT_EQ(present[i], store_->Exists(1, mixed[i]));
+}
+
 TEST(StoreOptionsTest, Validate) {
   StoreOptions o;
   EXPECT_TRUE(o.Validate().ok());

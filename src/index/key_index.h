@@ -16,9 +16,11 @@
 #ifndef KVSTASH_INDEX_KEY_INDEX_H_
 #define KVSTASH_INDEX_KEY_INDEX_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string_view>
 
 #include "absl/base/thread_annotations.h"
@@ -92,6 +94,35 @@ class KeyIndex {
   ~KeyIndex();
   KeyIndex(const KeyIndex&) = delete;
   KeyIndex& operator=(const KeyIndex&) = delete;
+
+  // Looks up keys[i] for every i and calls visit(i, record or nullptr) under that key's shard
+  // lock, in order. A random hit costs about three cache misses (control bytes, slot, record);
+  // one Find after another pays them in series, this overlaps them across up to kBatch keys:
+  // a first pass prefetches each key's table group and slot, a second finds each record and
+  // prefetches it, the last visits. Each pass takes the shard lock briefly (the table may be
+  // rehashed between passes: a prefetch is only a hint, every result comes from the last).
+  static constexpr size_t kBatch = 16;
+  template <typename Visit>
+  void FindBatch(std::span<const KeyRef> keys, Visit&& visit) {
+    for (size_t base = 0; base < keys.size(); base += kBatch) {
+      const size_t n = std::min(kBatch, keys.size() - base);
+      for (size_t i = 0; i < n; ++i) {
+        Shard& s = ShardFor(keys[base + i]);
+        MutexLock lock(&s.mu);
+        s.set.prefetch(keys[base + i]);
+      }
+      for (size_t i = 0; i < n; ++i) {
+        Shard& s = ShardFor(keys[base + i]);
+        MutexLock lock(&s.mu);
+        if (BlockRecord* r = s.Find(keys[base + i])) __builtin_prefetch(r);
+      }
+      for (size_t i = 0; i < n; ++i) {
+        Shard& s = ShardFor(keys[base + i]);
+        MutexLock lock(&s.mu);
+        visit(base + i, s.Find(keys[base + i]));
+      }
+    }
+  }
 
   Shard& ShardFor(uint64_t hash) { return shards_[(hash >> 48) & mask_]; }
   Shard& ShardFor(const KeyRef& k) { return ShardFor(k.hash); }

@@ -60,6 +60,32 @@ void BM_LookupHit(benchmark::State& state) {
 }
 BENCHMARK(BM_LookupHit)->Arg(1 << 20)->Threads(1)->Threads(2)->UseRealTime();
 
+// The same random hits through KeyIndex::FindBatch, 16 keys per call (a batched Get, Exists
+// or LongestPrefix request).
+void BM_LookupHitBatch(benchmark::State& state) {
+  static Fixture* f = new Fixture(static_cast<size_t>(state.range(0)));
+  std::mt19937_64 rng(state.thread_index() + 100);
+  size_t n = f->keys.size();
+  constexpr size_t kKeys = KeyIndex::kBatch;
+  char keys[kKeys][kKeyLen];
+  std::vector<KeyRef> refs;
+  refs.reserve(kKeys);
+  size_t found = 0;
+  for (auto _ : state) {
+    refs.clear();
+    for (size_t i = 0; i < kKeys; ++i) {
+      WriteKey(rng() % n, keys[i]);
+      refs.emplace_back(0, std::string_view(keys[i], kKeyLen));
+    }
+    f->idx.FindBatch(refs, [&](size_t, BlockRecord* r) { found += r != nullptr; });
+  }
+  benchmark::DoNotOptimize(found);
+  if (found != state.iterations() * kKeys) state.SkipWithError("a batched lookup missed");
+  state.counters["hits_per_s"] =
+      benchmark::Counter(double(state.iterations() * kKeys), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_LookupHitBatch)->Arg(1 << 20)->Threads(1)->Threads(2)->UseRealTime();
+
 void BM_LookupMiss(benchmark::State& state) {
   static Fixture* f = new Fixture(1 << 16);
   uint64_t i = 1ull << 40;

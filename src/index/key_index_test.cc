@@ -40,6 +40,28 @@ TEST(KeyIndexTest, FindsByNamespaceAndKeyBytes) {
   EXPECT_EQ(idx.Size(), 3u);
 }
 
+// FindBatch visits every key, in order, with what Find returns: across several batches,
+// present and absent keys interleaved, other namespaces, duplicates.
+TEST(KeyIndexTest, FindBatchVisitsEveryKeyInOrder) {
+  KeyIndex idx(8);
+  std::vector<std::string> names;
+  for (int i = 0; i < 50; ++i) names.push_back("key-" + std::to_string(i));
+  std::vector<BlockRecord*> rec(names.size(), nullptr);
+  for (size_t i = 0; i < names.size(); i += 3) rec[i] = Insert(idx, 0, names[i]);
+  Insert(idx, 1, names[1]);  // present in namespace 1 only
+  std::vector<KeyRef> refs;
+  for (const auto& n : names) refs.emplace_back(0, n);
+  refs.emplace_back(0, names[0]);  // a duplicate, past two full batches
+  std::vector<size_t> order;
+  idx.FindBatch(refs, [&](size_t i, BlockRecord* r) {
+    order.push_back(i);
+    EXPECT_EQ(r, i < names.size() ? rec[i] : rec[0]) << i;
+  });
+  ASSERT_EQ(order.size(), refs.size());
+  for (size_t i = 0; i < order.size(); ++i) EXPECT_EQ(order[i], i);
+  idx.FindBatch({}, [](size_t, BlockRecord*) { ADD_FAILURE() << "visited an empty batch"; });
+}
+
 TEST(KeyIndexTest, MaxLengthKeys) {
   KeyIndex idx(4);
   std::string k1(256, 'x'), k2(256, 'x');

@@ -153,7 +153,7 @@ Status ServerWorker::OnKeys(Connection& c, const Header& h, std::span<const std:
   if (h.opcode == Opcode::kExists) {
     Bump(counters_.requests_exists);
     ExistsReply rep;
-    for (auto k : req.keys) rep.present.push_back(store.Exists(c.ns(), k));
+    store.ExistsBatch(c.ns(), req.keys, &rep.present);
     Reply(c, h, rep);
   } else if (h.opcode == Opcode::kLongestPrefix) {
     Bump(counters_.requests_longest_prefix);
