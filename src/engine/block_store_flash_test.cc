@@ -85,7 +85,9 @@ TEST_F(FlashStoreTest, AdmitAllPersistsOnDramPressureAndServesFlashHits) {
   for (int i = 0; i < 30; ++i) {
     Tier tier = Tier::kDram;
     ASSERT_EQ(Get("k" + std::to_string(i), &tier), Value(i)) << i;
-    if (i == 0) EXPECT_EQ(tier, Tier::kFlash);
+    if (i == 0) {
+      EXPECT_EQ(tier, Tier::kFlash);
+    }
   }
   s = store_->Stats();
   EXPECT_GT(s.hits_flash, 10u);
@@ -98,7 +100,9 @@ TEST_F(FlashStoreTest, ReuseAwareWritesOnlyBlocksThatWereReused) {
   Open("reuse");
   for (int i = 0; i < 30; ++i) {
     ASSERT_TRUE(Put("k" + std::to_string(i), Value(i)).ok());
-    if (i % 5 == 0) ASSERT_EQ(Get("k" + std::to_string(i)), Value(i));  // reused while in DRAM
+    if (i % 5 == 0) {
+      ASSERT_EQ(Get("k" + std::to_string(i)), Value(i));  // reused while in DRAM
+    }
   }
   ASSERT_TRUE(store_->FlushFlash().ok());
   auto s = store_->Stats();
@@ -266,7 +270,9 @@ TEST_F(FlashStoreTest, FlashReclaimEvictsColdAndReinsertsHot) {
   Open("all", 4 << 20);  // 4 flash regions of 1 MiB: ~40 blocks
   for (int i = 0; i < 200; ++i) {
     ASSERT_TRUE(Put("k" + std::to_string(i), Value(i)).ok()) << i;
-    if (i >= 20) ASSERT_EQ(Get("k5"), Value(5)) << "k5 is hot at step " << i;
+    if (i >= 20) {
+      ASSERT_EQ(Get("k5"), Value(5)) << "k5 is hot at step " << i;
+    }
   }
   ASSERT_TRUE(store_->FlushFlash().ok());
   auto s = store_->Stats();

@@ -82,12 +82,6 @@ Result<RegionPin> FlashTier::Pin(uint64_t packed, size_t key_bytes, uint64_t val
   return store_->Pin(loc);
 }
 
-Status FlashTier::Read(uint64_t packed, NamespaceId ns, std::string_view key, uint64_t value_bytes,
-                       std::span<std::byte> dest) {
-  ASSIGN_OR_RETURN(FlashLocation loc, Unpack(packed, key.size(), value_bytes));
-  return store_->Read(loc, ns, key, dest);
-}
-
 void FlashTier::ReadV(std::span<BlockRead> reads) {
   std::vector<FlashRead> batch;
   std::vector<BlockRead*> owners;

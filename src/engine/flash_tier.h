@@ -61,8 +61,6 @@ class FlashTier {
   Result<uint64_t> Persist(NamespaceId ns, std::string_view key, std::span<const std::byte> value,
                            Checksum checksum);
   Result<RegionPin> Pin(uint64_t packed, size_t key_bytes, uint64_t value_bytes);
-  Status Read(uint64_t packed, NamespaceId ns, std::string_view key, uint64_t value_bytes,
-              std::span<std::byte> dest);
   // One element of ReadV: a block by its packed location and identity, and where its value
   // goes (>= value_bytes bytes).
   struct BlockRead {
