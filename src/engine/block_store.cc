@@ -288,7 +288,7 @@ void BlockStore::Impl::PersistOne(BlockRecord* r, RegionId victim) {
       r->hits = 0;  // from now on: hits since written (reinsertion)
     }
   }
-  if (!published) flash->MarkDead(*packed, key.size(), size);  // deleted meanwhile
+  if (!published) flash->MarkDead(*packed, size);  // deleted meanwhile
 }
 
 void BlockStore::Impl::OnFlashDrop(const DroppedEntry& e) {
@@ -354,7 +354,7 @@ void BlockStore::Impl::DrainReinserts() {
         shard.Erase(r);
         DropRef(shard, r);
       } else if (packed.ok()) {
-        flash->MarkDead(*packed, item.key.size(), item.data.size());
+        flash->MarkDead(*packed, item.data.size());
       }
     }
   }
@@ -526,7 +526,7 @@ Result<BlockPin> BlockStore::Lookup(NamespaceId ns, std::string_view key) {
     return pin;
   }
   if (Readable(r) && r->in_flash() && m.flash) {
-    auto region_pin = m.flash->Pin(r->flash_loc, r->key_len, r->size);
+    auto region_pin = m.flash->Pin(r->flash_loc, r->size);
     if (region_pin.ok()) {
       if (r->hits < 255) r->hits++;
       BlockPin pin;
@@ -611,7 +611,7 @@ Status BlockStore::Delete(NamespaceId ns, std::string_view key) {
   }
   impl_->DropRef(shard, r);
   // The flash copy is dead; a region whose entries are all dead is reclaimed (and trimmed).
-  if (had_flash && impl_->flash) impl_->flash->MarkDead(flash_loc, key.size(), size);
+  if (had_flash && impl_->flash) impl_->flash->MarkDead(flash_loc, size);
   return Status::Ok();
 }
 

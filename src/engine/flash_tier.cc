@@ -55,13 +55,12 @@ uint64_t FlashTier::Pack(const FlashLocation& loc) const {
          (block & kOffsetMask) << kSeqBits | (loc.sequence.value() & kSeqMask);
 }
 
-Result<FlashLocation> FlashTier::Unpack(uint64_t packed, size_t key_bytes,
-                                        uint64_t value_bytes) const {
+Result<FlashLocation> FlashTier::Unpack(uint64_t packed, uint64_t value_bytes) const {
   FlashLocation loc;
   loc.region = RegionId(static_cast<uint32_t>(packed >> (kSeqBits + kOffsetBits)));
   loc.offset =
       RegionOffset(static_cast<uint32_t>(((packed >> kSeqBits) & kOffsetMask) * kFormatBlockBytes));
-  loc.extent_bytes = static_cast<uint32_t>(EntryExtentBytes(key_bytes, value_bytes));
+  loc.extent_bytes = static_cast<uint32_t>(ValueExtentBytes(value_bytes));
   loc.value_bytes = static_cast<uint32_t>(value_bytes);
   RegionSequence current = store_->region_sequence(loc.region);
   if ((current.value() & kSeqMask) != (packed & kSeqMask)) {
@@ -77,8 +76,8 @@ Result<uint64_t> FlashTier::Persist(NamespaceId ns, std::string_view key,
   return Pack(loc);
 }
 
-Result<RegionPin> FlashTier::Pin(uint64_t packed, size_t key_bytes, uint64_t value_bytes) {
-  ASSIGN_OR_RETURN(FlashLocation loc, Unpack(packed, key_bytes, value_bytes));
+Result<RegionPin> FlashTier::Pin(uint64_t packed, uint64_t value_bytes) {
+  ASSIGN_OR_RETURN(FlashLocation loc, Unpack(packed, value_bytes));
   return store_->Pin(loc);
 }
 
@@ -88,7 +87,7 @@ void FlashTier::ReadV(std::span<BlockRead> reads) {
   batch.reserve(reads.size());
   owners.reserve(reads.size());
   for (BlockRead& r : reads) {
-    Result<FlashLocation> loc = Unpack(r.packed, r.key.size(), r.value_bytes);
+    Result<FlashLocation> loc = Unpack(r.packed, r.value_bytes);
     if (!loc.ok()) {
       r.result = loc.status();
       continue;
@@ -101,8 +100,8 @@ void FlashTier::ReadV(std::span<BlockRead> reads) {
   for (size_t i = 0; i < batch.size(); ++i) owners[i]->result = std::move(batch[i].result);
 }
 
-void FlashTier::MarkDead(uint64_t packed, size_t key_bytes, uint64_t value_bytes) {
-  auto loc = Unpack(packed, key_bytes, value_bytes);
+void FlashTier::MarkDead(uint64_t packed, uint64_t value_bytes) {
+  auto loc = Unpack(packed, value_bytes);
   if (loc.ok()) store_->MarkDead(*loc);
 }
 

@@ -6,10 +6,10 @@
 //   [63..44] region id (20 bits: up to 1M regions)
 //   [43..25] entry offset within the region in 4 KiB blocks (19 bits: regions up to 2 GiB)
 //   [24..0]  low 25 bits of the region's write sequence
-// The extent length follows from the key length and value size (EntryExtentBytes), and the
-// full sequence from the region's current one, whose low bits must match: a location that
-// outlived its region is detected as stale, never read as someone else's bytes (the entry
-// header's key and checksum check that again on every read).
+// The extent length follows from the value size (ValueExtentBytes), and the full sequence
+// from the region's current one, whose low bits must match: a location that outlived its
+// region is detected as stale, never read as someone else's bytes (the region's entry records
+// and the value checksum check that again on every read).
 //
 // Thread safety: as RegionStore: Persist (Append) from one thread at a time (serialised
 // inside), everything else from any thread.
@@ -56,11 +56,11 @@ class FlashTier {
 
   uint64_t Pack(const FlashLocation& loc) const;
   // Rebuilds the full location. NotFound if the region was rewritten since (stale).
-  Result<FlashLocation> Unpack(uint64_t packed, size_t key_bytes, uint64_t value_bytes) const;
+  Result<FlashLocation> Unpack(uint64_t packed, uint64_t value_bytes) const;
 
   Result<uint64_t> Persist(NamespaceId ns, std::string_view key, std::span<const std::byte> value,
                            Checksum checksum);
-  Result<RegionPin> Pin(uint64_t packed, size_t key_bytes, uint64_t value_bytes);
+  Result<RegionPin> Pin(uint64_t packed, uint64_t value_bytes);
   // One element of ReadV: a block by its packed location and identity, and where its value
   // goes (>= value_bytes bytes).
   struct BlockRead {
@@ -74,7 +74,7 @@ class FlashTier {
   // Many Reads in one RegionStore::ReadV (all device reads in flight together). Sets every
   // element's `result`.
   void ReadV(std::span<BlockRead> reads);
-  void MarkDead(uint64_t packed, size_t key_bytes, uint64_t value_bytes);
+  void MarkDead(uint64_t packed, uint64_t value_bytes);
 
  private:
   FlashTier() = default;

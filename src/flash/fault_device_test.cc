@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <bit>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -119,7 +119,7 @@ TEST_F(FaultDeviceTest, TornWriteReportedOrSilent) {
   o.torn_write_silent = true;
   dev.SetOptions(o);
   EXPECT_TRUE(dev.Write(DeviceOffset(0), new_.span()).ok());  // claims success...
-  EXPECT_LT(NewPrefixOnMedium(), kBlock);                      // ...but the tail is lost
+  EXPECT_LT(NewPrefixOnMedium(), kBlock);                     // ...but the tail is lost
   EXPECT_EQ(dev.counts().torn_writes, 2u);
 }
 
@@ -139,8 +139,8 @@ TEST_F(FaultDeviceTest, DeviceFullBeyondLimit) {
   o.full_beyond_offset = 1 << 20;
   FaultInjectionDevice dev(mem_.get(), o);
   EXPECT_TRUE(dev.Write(DeviceOffset((1 << 20) - kBlock), new_.span()).ok());
-  EXPECT_TRUE(dev.Write(DeviceOffset((1 << 20) - 4096), new_.span())
-                  .Is(StatusCode::kResourceExhausted));
+  EXPECT_TRUE(
+      dev.Write(DeviceOffset((1 << 20) - 4096), new_.span()).Is(StatusCode::kResourceExhausted));
   EXPECT_TRUE(dev.Write(DeviceOffset(2 << 20), new_.span()).Is(StatusCode::kResourceExhausted));
   EXPECT_EQ(dev.counts().no_space_errors, 2u);
   AlignedBuffer medium(kBlock);
@@ -195,7 +195,8 @@ TEST_F(FaultDeviceTest, BatchedRequestsFailIndividually) {
   FaultInjectionDevice dev(mem_.get(), o);
   AlignedBuffer b(16 * 4096);
   std::vector<IoRequest> reqs;
-  for (int i = 0; i < 16; ++i) reqs.push_back({DeviceOffset(i * 4096), b.subspan(i * 4096, 4096), {}});
+  for (int i = 0; i < 16; ++i)
+    reqs.push_back({DeviceOffset(i * 4096), b.subspan(i * 4096, 4096), {}});
   Status s = dev.ReadV(reqs);
   int failed = 0;
   for (const IoRequest& r : reqs) failed += !r.result.ok();

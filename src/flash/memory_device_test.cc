@@ -44,7 +44,7 @@ TEST(MemoryDeviceTest, DiscardZeroesExactlyTheRangeAndIsRecorded) {
   AlignedBuffer data(1 << 20), back(1 << 20);
   data.Fill(3);
   ASSERT_TRUE(dev->Write(DeviceOffset(0), data.span()).ok());
-  ASSERT_TRUE(dev->Discard(DeviceOffset(512), 512).ok());            // within a page
+  ASSERT_TRUE(dev->Discard(DeviceOffset(512), 512).ok());                  // within a page
   ASSERT_TRUE(dev->Discard(DeviceOffset(3 * 4096 - 512), 3 * 4096).ok());  // ragged pages
   ASSERT_TRUE(dev->Read(DeviceOffset(0), back.span()).ok());
   for (size_t i = 0; i < back.size(); ++i) {

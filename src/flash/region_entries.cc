@@ -5,7 +5,7 @@
 namespace kvstash {
 
 void RegionEntries::Add(NamespaceId ns, std::string_view key, RegionOffset offset,
-                        uint32_t extent_bytes, uint32_t value_bytes) {
+                        uint32_t extent_bytes, uint32_t value_bytes, Checksum checksum) {
   Entry e;
   e.offset = offset;
   e.extent_bytes = extent_bytes;
@@ -13,6 +13,7 @@ void RegionEntries::Add(NamespaceId ns, std::string_view key, RegionOffset offse
   e.key_offset = static_cast<uint32_t>(keys_.size());
   e.key_bytes = static_cast<uint16_t>(key.size());
   e.ns = ns;
+  e.checksum = checksum;
   keys_.append(key);
   entries_.push_back(e);
   live_bytes_ += extent_bytes;

@@ -5,8 +5,9 @@
 // Why in memory and not read back: a reclaim happens on the write path (Append needs a free
 // region). Reading the headers back would cost one dependent 4 KiB read per entry (512 reads
 // for a 64 MiB region of 128 KiB blocks) on the foreground path. The list costs ~20 bytes
-// plus the key per entry, with no per-entry heap allocation (keys live in one arena), about
-// 0.05% of flash capacity for 128 KiB blocks with 48-byte keys. Rationale in docs/FORMAT.md §6.
+// plus the key per entry (and the value checksum every read is verified against), with no per-entry
+// heap allocation (keys live in one arena), about 0.05% of flash capacity for 128 KiB blocks with
+// 48-byte keys. Rationale in docs/FORMAT.md §6.
 //
 // Thread safety: none; RegionStore guards each instance with its mutex.
 #ifndef KVSTASH_FLASH_REGION_ENTRIES_H_
@@ -32,11 +33,12 @@ class RegionEntries {
     uint16_t key_bytes = 0;
     NamespaceId ns = 0;
     bool live = true;
+    Checksum checksum;  // XXH3-64 of the value: what a read must hash to
   };
 
   // Appends an entry; offsets must increase (entries are appended in region order).
   void Add(NamespaceId ns, std::string_view key, RegionOffset offset, uint32_t extent_bytes,
-           uint32_t value_bytes);
+           uint32_t value_bytes, Checksum checksum);
   // Marks the entry at `offset` dead. Returns its extent bytes, or 0 if there is no live
   // entry at exactly that offset (unknown or already dead: MarkDead is idempotent).
   uint32_t MarkDead(RegionOffset offset);

@@ -11,15 +11,15 @@ namespace {
 
 // Field offsets of the region header (docs/FORMAT.md §2).
 constexpr size_t kRhMagic = 0, kRhVersion = 4, kRhFlags = 6, kRhRegion = 8, kRhCount = 12,
-                 kRhSequence = 16, kRhUsed = 24, kRhRegionBytes = 32, kRhChecksum = 40;
+                 kRhSequence = 16, kRhUsed = 24, kRhRegionBytes = 32, kRhTableOffset = 40,
+                 kRhTableBytes = 48, kRhTableChecksum = 56, kRhChecksum = 64;
 static_assert(kRhChecksum + 8 == kRegionHeaderBytes);
+static_assert(kRegionHeaderBytes <= kFormatBlockBytes);
 
-// Field offsets of the entry header (docs/FORMAT.md §3).
-constexpr size_t kEhMagic = 0, kEhVersion = 4, kEhFlags = 6, kEhNamespace = 8, kEhKeyLen = 10,
-                 kEhReserved = 12, kEhSequence = 16, kEhValueLen = 24, kEhValueChecksum = 32,
-                 kEhChecksum = 40;
-static_assert(kEhChecksum + 8 == kEntryHeaderBytes);
-static_assert(kEntryHeaderBytes + kMaxKeyBytes < kFormatBlockBytes);
+// Field offsets of an entry record (docs/FORMAT.md §3).
+constexpr size_t kErOffset = 0, kErValueLen = 4, kErNamespace = 8, kErKeyLen = 10, kErReserved = 12,
+                 kErValueChecksum = 16;
+static_assert(kErValueChecksum + 8 == kEntryRecordBytes);
 
 // Explicit little-endian stores and loads: the host layout of a struct never reaches flash.
 template <typename T>
@@ -33,14 +33,6 @@ T Get(std::span<const std::byte> b, size_t off) {
   return v;
 }
 
-// Entry header checksum: XXH3-64 of bytes [0, 40) followed by the key bytes.
-Checksum EntryHeaderChecksum(std::span<const std::byte> fixed, std::string_view key) {
-  std::array<std::byte, kEhChecksum + kMaxKeyBytes> buf;
-  std::memcpy(buf.data(), fixed.data(), kEhChecksum);
-  std::memcpy(buf.data() + kEhChecksum, key.data(), key.size());
-  return ComputeChecksum(buf.data(), kEhChecksum + key.size());
-}
-
 std::string Hex(uint64_t v) {
   char buf[24];
   std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(v));
@@ -49,9 +41,13 @@ std::string Hex(uint64_t v) {
 
 }  // namespace
 
-uint64_t EntryExtentBytes(size_t key_bytes, uint64_t value_bytes) {
-  uint64_t raw = kEntryHeaderBytes + key_bytes + value_bytes;
-  return (raw + kFormatBlockBytes - 1) / kFormatBlockBytes * kFormatBlockBytes;
+uint64_t ValueExtentBytes(uint64_t value_bytes) {
+  if (value_bytes == 0) return kFormatBlockBytes;
+  return (value_bytes + kFormatBlockBytes - 1) / kFormatBlockBytes * kFormatBlockBytes;
+}
+
+uint64_t EntryTableExtentBytes(uint64_t table_bytes) {
+  return (table_bytes + kFormatBlockBytes - 1) / kFormatBlockBytes * kFormatBlockBytes;
 }
 
 Status EncodeRegionHeader(const RegionHeader& h, std::span<std::byte> block) {
@@ -67,6 +63,9 @@ Status EncodeRegionHeader(const RegionHeader& h, std::span<std::byte> block) {
   Put<uint64_t>(block, kRhSequence, h.sequence.value());
   Put<uint64_t>(block, kRhUsed, h.used_bytes);
   Put<uint64_t>(block, kRhRegionBytes, h.region_bytes);
+  Put<uint64_t>(block, kRhTableOffset, h.table_offset);
+  Put<uint64_t>(block, kRhTableBytes, h.table_bytes);
+  Put<uint64_t>(block, kRhTableChecksum, h.table_checksum.value());
   Put<uint64_t>(block, kRhChecksum, ComputeChecksum(block.first(kRhChecksum)).value());
   return Status::Ok();
 }
@@ -91,6 +90,9 @@ Result<RegionHeader> DecodeRegionHeader(std::span<const std::byte> block, uint64
   h.sequence = RegionSequence(Get<uint64_t>(block, kRhSequence));
   h.used_bytes = Get<uint64_t>(block, kRhUsed);
   h.region_bytes = Get<uint64_t>(block, kRhRegionBytes);
+  h.table_offset = Get<uint64_t>(block, kRhTableOffset);
+  h.table_bytes = Get<uint64_t>(block, kRhTableBytes);
+  h.table_checksum = Checksum(Get<uint64_t>(block, kRhTableChecksum));
   if (h.region_bytes != region_bytes) {
     return Status::DataLoss("region header: region size " + std::to_string(h.region_bytes) +
                             " != store's " + std::to_string(region_bytes));
@@ -99,94 +101,72 @@ Result<RegionHeader> DecodeRegionHeader(std::span<const std::byte> block, uint64
       h.used_bytes % kFormatBlockBytes != 0) {
     return Status::DataLoss("region header: bad used_bytes " + std::to_string(h.used_bytes));
   }
-  if (h.entry_count > (h.used_bytes - kFormatBlockBytes) / kFormatBlockBytes) {
+  // The table lies between the values and used_bytes, exactly (each term checked before it is
+  // added, so no overflow).
+  if (h.table_offset < kFormatBlockBytes || h.table_offset % kFormatBlockBytes != 0 ||
+      h.table_offset > h.used_bytes || h.table_bytes > h.used_bytes - h.table_offset ||
+      h.table_offset + EntryTableExtentBytes(h.table_bytes) != h.used_bytes) {
+    return Status::DataLoss("region header: entry table [" + std::to_string(h.table_offset) +
+                            ", +" + std::to_string(h.table_bytes) +
+                            ") does not end at used_bytes " + std::to_string(h.used_bytes));
+  }
+  if (h.entry_count > (h.table_offset - kFormatBlockBytes) / kFormatBlockBytes ||
+      h.entry_count > h.table_bytes / EntryRecordBytes(1)) {
     return Status::DataLoss("region header: entry_count " + std::to_string(h.entry_count) +
-                            " cannot fit in used_bytes");
+                            " cannot fit in the region");
   }
   return h;
 }
 
-Status EncodeEntryHeader(const EntryHeader& h, std::span<std::byte> extent) {
-  if (h.key.empty() || h.key.size() > kMaxKeyBytes) {
-    return Status::InvalidArgument("entry key must be 1.." + std::to_string(kMaxKeyBytes) +
-                                   " bytes, got " + std::to_string(h.key.size()));
+Result<RegionHeader> SealRegionImage(RegionHeader h, std::span<const EntryRecord> records,
+                                     uint64_t table_offset, std::span<std::byte> image) {
+  if (table_offset < kFormatBlockBytes || table_offset % kFormatBlockBytes != 0 ||
+      table_offset > image.size()) {
+    return Status::InvalidArgument("entry table offset " + std::to_string(table_offset) +
+                                   " is not a 4 KiB-aligned offset inside the image");
   }
-  if (extent.size() != EntryExtentBytes(h.key.size(), h.value_bytes)) {
-    return Status::InvalidArgument("entry extent size " + std::to_string(extent.size()) +
-                                   " does not match header");
+  uint64_t table_bytes = 0;
+  for (const EntryRecord& r : records) {
+    if (r.key.empty() || r.key.size() > kMaxKeyBytes) {
+      return Status::InvalidArgument("entry key must be 1.." + std::to_string(kMaxKeyBytes) +
+                                     " bytes, got " + std::to_string(r.key.size()));
+    }
+    table_bytes += EntryRecordBytes(r.key.size());
   }
-  Put<uint32_t>(extent, kEhMagic, kEntryMagic);
-  Put<uint16_t>(extent, kEhVersion, h.version);
-  Put<uint16_t>(extent, kEhFlags, h.flags);
-  Put<uint16_t>(extent, kEhNamespace, h.ns);
-  Put<uint16_t>(extent, kEhKeyLen, static_cast<uint16_t>(h.key.size()));
-  Put<uint32_t>(extent, kEhReserved, 0);
-  Put<uint64_t>(extent, kEhSequence, h.sequence.value());
-  Put<uint64_t>(extent, kEhValueLen, h.value_bytes);
-  Put<uint64_t>(extent, kEhValueChecksum, h.value_checksum.value());
-  Put<uint64_t>(extent, kEhChecksum, EntryHeaderChecksum(extent, h.key).value());
-  std::memcpy(extent.data() + kEntryHeaderBytes, h.key.data(), h.key.size());
-  size_t end = EntryValueOffset(h.key.size()) + h.value_bytes;
-  std::memset(extent.data() + end, 0, extent.size() - end);
-  return Status::Ok();
-}
-
-Status EncodeEntry(const EntryHeader& h, std::span<const std::byte> value,
-                   std::span<std::byte> extent) {
-  if (value.size() != h.value_bytes) {
-    return Status::InvalidArgument("entry value length does not match header");
+  const uint64_t padded = EntryTableExtentBytes(table_bytes);
+  if (padded > image.size() - table_offset) {
+    return Status::InvalidArgument("entry table of " + std::to_string(table_bytes) +
+                                   " bytes does not fit after offset " +
+                                   std::to_string(table_offset));
   }
-  RETURN_IF_ERROR(EncodeEntryHeader(h, extent));
-  if (!value.empty()) {
-    std::memcpy(extent.data() + EntryValueOffset(h.key.size()), value.data(), value.size());
+  std::span<std::byte> table = image.subspan(table_offset, padded);
+  size_t at = 0;
+  for (const EntryRecord& r : records) {
+    Put<uint32_t>(table, at + kErOffset, r.offset.value());
+    Put<uint32_t>(table, at + kErValueLen, r.value_bytes);
+    Put<uint16_t>(table, at + kErNamespace, r.ns);
+    Put<uint16_t>(table, at + kErKeyLen, static_cast<uint16_t>(r.key.size()));
+    Put<uint32_t>(table, at + kErReserved, 0);
+    Put<uint64_t>(table, at + kErValueChecksum, r.value_checksum.value());
+    std::memcpy(table.data() + at + kEntryRecordBytes, r.key.data(), r.key.size());
+    at += EntryRecordBytes(r.key.size());
   }
-  return Status::Ok();
-}
-
-Result<EntryHeader> DecodeEntryHeader(std::span<const std::byte> extent) {
-  if (extent.size() < kEntryHeaderBytes) return Status::DataLoss("entry header truncated");
-  if (Get<uint32_t>(extent, kEhMagic) != kEntryMagic) {
-    return Status::DataLoss("entry header: bad magic " + Hex(Get<uint32_t>(extent, kEhMagic)));
-  }
-  uint16_t key_len = Get<uint16_t>(extent, kEhKeyLen);
-  if (key_len == 0 || key_len > kMaxKeyBytes) {
-    return Status::DataLoss("entry header: bad key length " + std::to_string(key_len));
-  }
-  if (extent.size() < kEntryHeaderBytes + key_len) return Status::DataLoss("entry key truncated");
-  std::string_view key(reinterpret_cast<const char*>(extent.data() + kEntryHeaderBytes), key_len);
-  if (EntryHeaderChecksum(extent, key).value() != Get<uint64_t>(extent, kEhChecksum)) {
-    return Status::DataLoss("entry header: checksum mismatch");
-  }
-  EntryHeader h;
-  h.version = Get<uint16_t>(extent, kEhVersion);
-  if (h.version != kFormatVersion) {
-    return Status::DataLoss("entry header: unsupported version " + std::to_string(h.version));
-  }
-  h.flags = Get<uint16_t>(extent, kEhFlags);
-  if (h.flags != 0 || Get<uint32_t>(extent, kEhReserved) != 0) {
-    return Status::DataLoss("entry header: nonzero flags or reserved field");
-  }
-  h.ns = Get<uint16_t>(extent, kEhNamespace);
-  h.key = key;
-  h.sequence = RegionSequence(Get<uint64_t>(extent, kEhSequence));
-  h.value_bytes = Get<uint64_t>(extent, kEhValueLen);
-  h.value_checksum = Checksum(Get<uint64_t>(extent, kEhValueChecksum));
-  if (h.value_bytes > extent.size() - EntryValueOffset(key_len)) {
-    return Status::DataLoss("entry header: value length " + std::to_string(h.value_bytes) +
-                            " exceeds extent of " + std::to_string(extent.size()) + " bytes");
-  }
+  std::memset(table.data() + at, 0, padded - at);
+  h.version = kFormatVersion;
+  h.entry_count = static_cast<uint32_t>(records.size());
+  h.table_offset = table_offset;
+  h.table_bytes = table_bytes;
+  h.table_checksum = ComputeChecksum(table.first(table_bytes));
+  h.used_bytes = table_offset + padded;
+  RETURN_IF_ERROR(EncodeRegionHeader(h, image.first(kFormatBlockBytes)));
   return h;
 }
 
-Status VerifyEntryValue(const EntryHeader& h, std::span<const std::byte> extent) {
-  size_t off = EntryValueOffset(h.key.size());
-  if (off > extent.size() || h.value_bytes > extent.size() - off) {
-    return Status::DataLoss("entry value truncated");
-  }
-  Checksum actual = ComputeChecksum(extent.subspan(off, h.value_bytes));
-  if (actual != h.value_checksum) {
-    return Status::DataLoss("entry value checksum mismatch: stored " +
-                            Hex(h.value_checksum.value()) + ", computed " + Hex(actual.value()));
+Status VerifyValue(std::span<const std::byte> value, Checksum expected) {
+  Checksum actual = ComputeChecksum(value);
+  if (actual != expected) {
+    return Status::DataLoss("value checksum mismatch: expected " + Hex(expected.value()) +
+                            ", computed " + Hex(actual.value()));
   }
   return Status::Ok();
 }
@@ -198,28 +178,51 @@ Result<std::vector<ParsedEntry>> ParseRegion(std::span<const std::byte> image,
     return Status::DataLoss("region image shorter than used_bytes " +
                             std::to_string(rh.used_bytes));
   }
+  std::span<const std::byte> table = image.subspan(rh.table_offset, rh.table_bytes);
+  if (ComputeChecksum(table) != rh.table_checksum) {
+    return Status::DataLoss("region entry table: checksum mismatch");
+  }
   std::vector<ParsedEntry> entries;
   entries.reserve(rh.entry_count);
-  uint64_t off = kFormatBlockBytes;
-  while (off < rh.used_bytes) {
+  uint64_t value_cursor = kFormatBlockBytes;
+  size_t at = 0;
+  while (at < table.size()) {
+    auto where = [&] { return "entry record " + std::to_string(entries.size()) + ": "; };
     if (entries.size() == rh.entry_count) {
-      return Status::DataLoss("region: data after the last entry at offset " + std::to_string(off));
+      return Status::DataLoss("region entry table: bytes after the last record");
     }
-    std::span<const std::byte> rest = image.subspan(off, rh.used_bytes - off);
-    ASSIGN_OR_RETURN(EntryHeader eh, DecodeEntryHeader(rest));
-    if (eh.sequence != rh.sequence) {
-      return Status::DataLoss("entry at offset " + std::to_string(off) +
-                              " belongs to another region generation");
+    if (table.size() - at < kEntryRecordBytes) return Status::DataLoss(where() + "truncated");
+    EntryRecord r;
+    r.offset = RegionOffset(Get<uint32_t>(table, at + kErOffset));
+    r.value_bytes = Get<uint32_t>(table, at + kErValueLen);
+    r.ns = Get<uint16_t>(table, at + kErNamespace);
+    const uint16_t key_len = Get<uint16_t>(table, at + kErKeyLen);
+    r.value_checksum = Checksum(Get<uint64_t>(table, at + kErValueChecksum));
+    if (Get<uint32_t>(table, at + kErReserved) != 0) {
+      return Status::DataLoss(where() + "nonzero reserved field");
     }
-    uint64_t extent = EntryExtentBytes(eh.key.size(), eh.value_bytes);
-    RETURN_IF_ERROR(VerifyEntryValue(eh, rest.first(extent)));
-    entries.push_back(
-        ParsedEntry{eh, RegionOffset(static_cast<uint32_t>(off)), static_cast<uint32_t>(extent)});
-    off += extent;
+    if (key_len == 0 || key_len > kMaxKeyBytes || key_len > table.size() - at - kEntryRecordBytes) {
+      return Status::DataLoss(where() + "bad key length " + std::to_string(key_len));
+    }
+    r.key = std::string_view(reinterpret_cast<const char*>(table.data() + at + kEntryRecordBytes),
+                             key_len);
+    const uint64_t extent = ValueExtentBytes(r.value_bytes);
+    if (r.offset.value() != value_cursor || extent > rh.table_offset - value_cursor) {
+      return Status::DataLoss(where() + "value extent at " + std::to_string(r.offset.value()) +
+                              " of " + std::to_string(extent) + " bytes does not follow the " +
+                              "previous one at " + std::to_string(value_cursor));
+    }
+    Status s = VerifyValue(image.subspan(value_cursor, r.value_bytes), r.value_checksum);
+    if (!s.ok()) return Status::DataLoss(where() + s.message());
+    entries.push_back(ParsedEntry{r, static_cast<uint32_t>(extent)});
+    value_cursor += extent;
+    at += EntryRecordBytes(key_len);
   }
-  if (entries.size() != rh.entry_count) {
+  if (entries.size() != rh.entry_count || value_cursor != rh.table_offset) {
     return Status::DataLoss("region: found " + std::to_string(entries.size()) +
-                            " entries, header says " + std::to_string(rh.entry_count));
+                            " entries ending at " + std::to_string(value_cursor) +
+                            ", header says " + std::to_string(rh.entry_count) + " ending at " +
+                            std::to_string(rh.table_offset));
   }
   return entries;
 }

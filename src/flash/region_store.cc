@@ -92,9 +92,10 @@ RegionStore::~RegionStore() {
   trim_->Stop();
 }
 
+// A value alone in a region: the header block, its extent and its one-record entry table.
 uint64_t RegionStore::max_value_bytes(size_t key_bytes) const {
-  uint64_t room = options_.region_bytes - kFormatBlockBytes;
-  return room - EntryValueOffset(key_bytes);
+  return options_.region_bytes - kFormatBlockBytes -
+         EntryTableExtentBytes(EntryRecordBytes(key_bytes));
 }
 
 DeviceOffset RegionStore::RegionOffsetOnDevice(uint32_t index, uint64_t within) const {
@@ -110,21 +111,14 @@ Result<FlashLocation> RegionStore::Append(NamespaceId ns, std::string_view key,
     return Status::InvalidArgument("value of " + std::to_string(value.size()) +
                                    " bytes does not fit in a region");
   }
-  const uint64_t extent = EntryExtentBytes(key.size(), value.size());
+  const uint64_t extent = ValueExtentBytes(value.size());
   MutexLock lock(&append_mu_);
-  RETURN_IF_ERROR(EnsureOpenRegion(extent));
+  RETURN_IF_ERROR(EnsureOpenRegion(extent, EntryRecordBytes(key.size())));
   std::span<std::byte> dst = open_buffer_->mem.span().subspan(open_cursor_, extent);
-  EntryHeader h;
-  h.ns = ns;
-  h.key = key;
-  h.sequence = open_sequence_;
-  h.value_bytes = value.size();
-  h.value_checksum = checksum;
-  RETURN_IF_ERROR(EncodeEntryHeader(h, dst));
-  std::span<std::byte> copy = dst.subspan(EntryValueOffset(key.size()), value.size());
-  if (!value.empty()) std::memcpy(copy.data(), value.data(), value.size());
+  if (!value.empty()) std::memcpy(dst.data(), value.data(), value.size());
+  std::memset(dst.data() + value.size(), 0, extent - value.size());
   // Verify on the copy: whatever reaches flash matches the checksum the owner vouches for.
-  if (ComputeChecksum(copy) != checksum) {
+  if (ComputeChecksum(dst.first(value.size())) != checksum) {
     return Status::DataLoss("value of key does not match its checksum; not appended");
   }
   const FlashLocation loc{
@@ -133,18 +127,25 @@ Result<FlashLocation> RegionStore::Append(NamespaceId ns, std::string_view key,
   {
     MutexLock l(&mu_);
     Region& r = regions_[open_];
-    r.entries.Add(ns, key, loc.offset, loc.extent_bytes, loc.value_bytes);
+    r.entries.Add(ns, key, loc.offset, loc.extent_bytes, loc.value_bytes, checksum);
     r.used_bytes = open_cursor_ + extent;  // publishes the entry to readers
   }
   open_cursor_ += extent;
+  open_table_bytes_ += EntryRecordBytes(key.size());
   counters_.appends.fetch_add(1, std::memory_order_relaxed);
   counters_.bytes_appended.fetch_add(value.size(), std::memory_order_relaxed);
   counters_.extent_bytes_appended.fetch_add(extent, std::memory_order_relaxed);
   return loc;
 }
 
-Status RegionStore::EnsureOpenRegion(uint64_t extent_bytes) {
-  if (open_ >= 0 && open_cursor_ + extent_bytes <= options_.region_bytes) return Status::Ok();
+// The open region takes the entry if its value extent and the entry table, grown by its record,
+// both still fit.
+Status RegionStore::EnsureOpenRegion(uint64_t extent_bytes, uint64_t record_bytes) {
+  if (open_ >= 0 &&
+      open_cursor_ + extent_bytes + EntryTableExtentBytes(open_table_bytes_ + record_bytes) <=
+          options_.region_bytes) {
+    return Status::Ok();
+  }
   if (open_ >= 0) RETURN_IF_ERROR(SealOpen());
   return OpenRegion();
 }
@@ -163,6 +164,7 @@ Status RegionStore::OpenRegion() {
   buf->attached = true;
   open_ = id.value();
   open_cursor_ = kFormatBlockBytes;
+  open_table_bytes_ = 0;
   open_buffer_ = buf;
   open_sequence_ = r.sequence;
   return Status::Ok();
@@ -246,13 +248,18 @@ Status RegionStore::SealOpen() {
   {
     MutexLock lock(&mu_);
     Region& r = regions_[index];
+    // The entry table goes right after the last value; the region header points at it.
+    std::vector<EntryRecord> records;
+    records.reserve(r.entries.size());
+    for (const RegionEntries::Entry& e : r.entries.entries()) {
+      records.push_back(EntryRecord{e.offset, e.value_bytes, e.ns, r.entries.key(e), e.checksum});
+    }
     RegionHeader h;
     h.region = RegionId(index);
     h.sequence = r.sequence;
-    h.entry_count = static_cast<uint32_t>(r.entries.size());
-    h.used_bytes = r.used_bytes;
     h.region_bytes = options_.region_bytes;
-    RETURN_IF_ERROR(EncodeRegionHeader(h, r.buffer->mem.span().first(kFormatBlockBytes)));
+    ASSIGN_OR_RETURN(h, SealRegionImage(h, records, r.used_bytes, r.buffer->mem.span()));
+    r.used_bytes = h.used_bytes;
     r.state = State::kWriting;
     if (options_.background_flush) {
       write_queue_.push_back(index);

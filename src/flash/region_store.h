@@ -12,9 +12,11 @@
 //                                                                   -> FREE_CLEAN)
 //
 // Reads: an entry is served from the write buffer while its region is OPEN or WRITING, from
-// flash (one O_DIRECT read of its 4 KiB-aligned extent into a bounce buffer) afterwards. Every
-// read checks the entry header (magic, checksum, namespace, key, generation, length) and the
-// XXH3-64 of the value: a mismatch is DataLoss and a counted checksum failure, never bytes.
+// flash afterwards: one O_DIRECT read of its 4 KiB-aligned value extent, straight into the
+// caller's memory when that is 4 KiB-aligned and holds the extent, else into a bounce buffer.
+// Every read checks the location against the region's in-memory entry records (generation,
+// offset, length, namespace, key) and the XXH3-64 of the bytes read against the checksum
+// recorded at Append: a mismatch is DataLoss and a counted checksum failure, never bytes.
 //
 // Space: a region is reused only when no pin holds it (Pin/RegionPin; Read pins internally),
 // so no read ever sees a region rewritten under it. A FlashLocation carries the region's
@@ -184,9 +186,12 @@ class RegionStore {
   // during the callbacks. Errors: NotFound (no sealed region), Busy (all of them pinned).
   Status ReclaimOldest();
 
-  // Reads the value at `location` into dest[0, value_bytes). Errors: InvalidArgument (dest
-  // too small, location not an entry), NotFound (stale location), DataLoss (the entry on
-  // flash is not the one asked for, or fails its checksums), IOError (device read failed).
+  // Reads the value at `location` into dest[0, value_bytes). If dest is 4 KiB-aligned and at
+  // least location.extent_bytes long, the device reads into it directly (and may write the
+  // padding after the value); after an error its contents are then unspecified, otherwise dest
+  // is untouched on error. Errors: InvalidArgument (dest too small, location not an entry),
+  // NotFound (stale location), DataLoss (the location holds another key, or the bytes read
+  // fail the value checksum), IOError (device read failed).
   Status Read(const FlashLocation& location, NamespaceId ns, std::string_view key,
               std::span<std::byte> dest);
   // Many reads with all device reads in flight together (the device's queue depth). Every
@@ -224,7 +229,7 @@ class RegionStore {
     State state = State::kFree;
     RegionSequence sequence;
     WriteBuffer* buffer = nullptr;  // OPEN / WRITING
-    uint64_t used_bytes = 0;        // published prefix (header block + entries)
+    uint64_t used_bytes = 0;        // published prefix: header block + values (+ table once sealed)
     RegionEntries entries;
     uint32_t pins = 0;
     bool release_when_unpinned = false;
@@ -233,6 +238,7 @@ class RegionStore {
   struct ReadTicket {
     uint32_t region = 0;
     WriteBuffer* buffer = nullptr;
+    Checksum checksum;  // the value's, recorded at Append
   };
   // A live entry about to be reported to on_drop; its key is in a side arena.
   struct DroppedRecord {
@@ -246,7 +252,8 @@ class RegionStore {
   Status Init();
 
   // Append path (append_mu_ held).
-  Status EnsureOpenRegion(uint64_t extent_bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
+  Status EnsureOpenRegion(uint64_t extent_bytes, uint64_t record_bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
   Status OpenRegion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
   Result<RegionId> AcquireFreeRegion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
   void DrainTrim();
@@ -265,7 +272,8 @@ class RegionStore {
   void ReleaseRegionLocked(uint32_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FreeRegionLocked(uint32_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeReclaimDeadLocked(uint32_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Status CheckLocationLocked(const FlashLocation& loc) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status CheckLocationLocked(const FlashLocation& loc, const RegionEntries::Entry** entry = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UnpinLocked(uint32_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CollectLiveLocked(uint32_t index, std::vector<DroppedRecord>* out, std::string* keys)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -274,11 +282,11 @@ class RegionStore {
               DropReason reason);
 
   // Read path.
-  Status BeginRead(const FlashLocation& loc, ReadTicket* ticket);
+  Status BeginRead(const FlashLocation& loc, NamespaceId ns, std::string_view key,
+                   ReadTicket* ticket);
   void EndRead(const ReadTicket& ticket);
   void Unpin(RegionId region);
-  Status VerifyAndCopy(std::span<const std::byte> extent, const FlashLocation& loc, NamespaceId ns,
-                       std::string_view key, std::span<std::byte> dest);
+  Status Verify(std::span<const std::byte> value, const FlashLocation& loc, Checksum expected);
   void CountRead(const Status& s, const FlashLocation& loc, bool from_buffer);
   DeviceOffset RegionOffsetOnDevice(uint32_t index, uint64_t within = 0) const;
 
@@ -290,8 +298,9 @@ class RegionStore {
   BouncePool bounce_;
 
   Mutex append_mu_ ABSL_ACQUIRED_BEFORE(mu_);
-  int64_t open_ ABSL_GUARDED_BY(append_mu_) = -1;  // index of the OPEN region, -1 if none
-  uint64_t open_cursor_ ABSL_GUARDED_BY(append_mu_) = 0;
+  int64_t open_ ABSL_GUARDED_BY(append_mu_) = -1;         // index of the OPEN region, -1 if none
+  uint64_t open_cursor_ ABSL_GUARDED_BY(append_mu_) = 0;  // end of the value extents
+  uint64_t open_table_bytes_ ABSL_GUARDED_BY(append_mu_) = 0;  // entry records so far
   WriteBuffer* open_buffer_ ABSL_GUARDED_BY(append_mu_) = nullptr;
   RegionSequence open_sequence_ ABSL_GUARDED_BY(append_mu_);
 

@@ -197,7 +197,7 @@ TEST_F(RegionStoreFaultTest, TornRegionWriteIsRejectedOnRead) {
   // lost, it is the previous generation's image, which no new location matches).
   auto parsed = ParseRegion(mem_->raw(), kMiB);
   if (parsed.ok()) {
-    EXPECT_NE(parsed->front().header.sequence, new_gen[0].loc.sequence);
+    EXPECT_NE(DecodeRegionHeader(mem_->raw(), kMiB)->sequence, new_gen[0].loc.sequence);
   }
 }
 

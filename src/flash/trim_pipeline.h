@@ -34,8 +34,8 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "common/mutex.h"
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/rate_limiter.h"
 #include "common/types.h"
 #include "flash/device.h"

@@ -179,7 +179,9 @@ void ServerWorker::PumpFlashReads() {
     for (size_t i = p.flash_done; i < end; ++i) {
       PendingGet::FlashItem& f = p.flash[i];
       job->pins.push_back(std::move(f.pin));
-      job->dests.push_back(mem.subspan(at, f.size));
+      // The whole 4 KiB-rounded slot: the flash read then lands directly in this registered
+      // memory (RegionStore reads into an aligned destination that holds the value extent).
+      job->dests.push_back(mem.subspan(at, BounceArena::RoundUp(f.size)));
       at += BounceArena::RoundUp(f.size);
     }
     job->owner = flash_waiting_.front().release();
@@ -197,7 +199,9 @@ void ServerWorker::OnFlashRead(std::unique_ptr<FlashReader::Job> job) {
   std::unique_ptr<PendingGet> p(static_cast<PendingGet*>(job->owner));
   for (size_t j = 0; j < job->size(); ++j) {
     size_t item = p->flash_done + j;
-    StatusCode code = PutFlash(*p, item, job->dests[j], job->results[j]);
+    // The slot was 4 KiB-rounded for the read; the client gets exactly the value.
+    std::span<std::byte> value = job->dests[j].first(p->flash[item].size);
+    StatusCode code = PutFlash(*p, item, value, job->results[j]);
     p->reply.items[p->flash[item].reply_index].status = code;
     CountKeyStatus(code);
   }
