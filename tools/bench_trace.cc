@@ -25,8 +25,8 @@ uint64_t NanosSince(SteadyClock::time_point start) {
 // Replays requests through one client; counts what an engine would see.
 class TraceReplay {
  public:
-  TraceReplay(std::unique_ptr<Client> client, uint64_t block)
-      : client_(std::move(client)), block_(block), nonce_(RunNonce()) {
+  TraceReplay(std::unique_ptr<Client> client, uint64_t block, bool sized_tails)
+      : client_(std::move(client)), block_(block), sized_tails_(sized_tails), nonce_(RunNonce()) {
     prefix_ = "trace/" + nonce_ + "/";
     seed_ = std::hash<std::string>()(nonce_);
   }
@@ -47,11 +47,15 @@ class TraceReplay {
     Stamp(want, id);
     return std::memcmp(block, want, 16) == 0;
   }
+  // Bytes stored for block i of `r`: block_, or for a partial last block (input_length not a
+  // multiple of kTraceBlockTokens) with sized tails its share of block_, at least the stamp.
+  uint64_t BlockBytes(const TraceRequest& r, size_t i) const;
   Status GetRun(const std::vector<std::string_view>& keys, const TraceRequest& r, size_t n);
   Status PutRest(const std::vector<std::string_view>& keys, const TraceRequest& r, size_t n);
 
   std::unique_ptr<Client> client_;
   uint64_t block_;
+  bool sized_tails_;
   std::string nonce_, prefix_;
   uint64_t seed_ = 0;
   std::vector<std::byte> memory_;
@@ -70,6 +74,12 @@ Status TraceReplay::Prepare(const std::vector<TraceRequest>& requests) {
   return Status::Ok();
 }
 
+uint64_t TraceReplay::BlockBytes(const TraceRequest& r, size_t i) const {
+  uint64_t tail_tokens = r.input_length % kTraceBlockTokens;
+  if (!sized_tails_ || i + 1 != r.hash_ids.size() || tail_tokens == 0) return block_;
+  return std::max<uint64_t>(16, (block_ * tail_tokens + kTraceBlockTokens - 1) / kTraceBlockTokens);
+}
+
 Status TraceReplay::GetRun(const std::vector<std::string_view>& keys, const TraceRequest& r,
                            size_t n) {
   std::vector<GetItem> items(n);
@@ -80,9 +90,10 @@ Status TraceReplay::GetRun(const std::vector<std::string_view>& keys, const Trac
   get_ns_.push_back(ns);
   get_nanos_ += ns;
   for (size_t i = 0; i < n; ++i) {
-    if (got[i].ok() && *got[i] == block_ && StampMatches(items[i].dest.data(), r.hash_ids[i])) {
+    if (got[i].ok() && *got[i] == BlockBytes(r, i) &&
+        StampMatches(items[i].dest.data(), r.hash_ids[i])) {
       ++prefix_hits_;
-      got_bytes_ += block_;
+      got_bytes_ += *got[i];
     } else if (got[i].ok()) {
       ++corrupt_;
     } else if (got[i].status().Is(StatusCode::kNotFound)) {
@@ -101,7 +112,7 @@ Status TraceReplay::PutRest(const std::vector<std::string_view>& keys, const Tra
   for (size_t i = n; i < keys.size(); ++i) {
     std::byte* block = memory_.data() + i * block_;
     Stamp(block, r.hash_ids[i]);
-    items.push_back({keys[i], {block, block_}});
+    items.push_back({keys[i], {block, BlockBytes(r, i)}});
   }
   auto start = SteadyClock::now();
   ASSIGN_OR_RETURN(std::vector<Status> statuses, client_->PutBatch(items));
@@ -265,6 +276,9 @@ Status TraceOptions::Validate(uint64_t* block) const {
     return Status::InvalidArgument("--speed must be realtime or max");
   }
   if (!(time_scale > 0)) return Status::InvalidArgument("--time-scale must be > 0");
+  if (tail_blocks != "sized" && tail_blocks != "full") {
+    return Status::InvalidArgument("--tail-blocks must be sized or full");
+  }
   Result<uint64_t> b = ParseSize(block_bytes);
   if (!b.ok() || *b < 16 || *b > (64ull << 20)) {
     return Status::InvalidArgument("--block-bytes must be a size in 16B..64MiB");
@@ -280,7 +294,7 @@ Result<nlohmann::ordered_json> RunTraceReplay(const GlobalOptions& global, const
   ASSIGN_OR_RETURN(std::vector<TraceRequest> requests, LoadTrace(o.trace, o.max_requests));
   ASSIGN_OR_RETURN(ClientOptions co, global.ToClientOptions());
   ASSIGN_OR_RETURN(std::unique_ptr<Client> client, Client::Connect(co));
-  TraceReplay replay(std::move(client), block);
+  TraceReplay replay(std::move(client), block, o.tail_blocks == "sized");
   RETURN_IF_ERROR(replay.Prepare(requests));
   ASSIGN_OR_RETURN(StatsMap before, replay.client()->Stats());
   uint64_t capacity = StatValue(before, "store.dram_capacity_bytes") +
@@ -293,6 +307,7 @@ Result<nlohmann::ordered_json> RunTraceReplay(const GlobalOptions& global, const
   j["kind"] = "trace";
   j["trace"] = o.trace;
   j["label"] = o.label;
+  j["tail_blocks"] = o.tail_blocks;
   j["speed"] = o.speed;
   j["server"] = co.server_address;
   j["machine"] = MachineJson();
@@ -317,6 +332,9 @@ void AddTraceCommand(CLI::App* bench, CommandRunner* runner) {
   cmd->add_option("--time-scale", o->time_scale, "realtime: replay this much faster");
   cmd->add_option("--max-requests", o->max_requests, "replay only the first N requests");
   cmd->add_option("--label", o->label, "free text copied into the report");
+  cmd->add_option("--tail-blocks", o->tail_blocks,
+                  "sized|full: a request's partial last block stored at its share of "
+                  "--block-bytes (default) or whole");
   cmd->add_option("--lru-fractions", o->lru_fractions, "LRU curve capacities (of unique blocks)");
   cmd->add_flag("--keep", o->keep, "leave the trace keys on the server");
   cmd->add_flag("--json", o->json, "print one JSON object");

@@ -3,7 +3,7 @@
 //
 //   kvstash --server HOST:PORT bench trace --trace FILE [--block-bytes SIZE]
 //       [--model llama-3.1-8b] [--speed realtime|max] [--time-scale X] [--max-requests N]
-//       [--label TEXT] [--keep] [--json]
+//       [--label TEXT] [--tail-blocks sized|full] [--keep] [--json]
 //
 // Replay, per request in file (timestamp) order: LongestPrefix over its chained keys
 // ("trace/<run>/<hash id>"), GetBatch of that leading run into a registered buffer (each block
@@ -15,7 +15,11 @@
 // Scaling: one trace block is 512 tokens; at the model's KV bytes per token that is e.g.
 // 64 MiB for Llama-3.1-8B, so the replay stores --block-bytes (default 256 KiB) per block and
 // says so (model_block_bytes, scale_factor). Hit ratios are unaffected by the scale; byte
-// counters are of the scaled run.
+// counters are of the scaled run. A request whose input_length is not a multiple of 512
+// tokens ends in a partial block: with --tail-blocks sized (default) it is stored at its
+// share of --block-bytes, as an engine storing the partial chunk's tokens would (the KV
+// server sees it is smaller: "prefix" admission); `full` stores every block whole. The LRU
+// reference counts blocks either way.
 //
 // --json prints ONE object: block_hit_ratio, prefix_hit_ratio, lru_block_hit_ratio,
 // lru_prefix_hit_ratio (LRU of capacity_blocks = (DRAM + flash capacity from Stats) /
@@ -39,10 +43,11 @@ struct TraceOptions {
   std::string trace = "../shared/traces/synthetic_trace.jsonl";
   std::string block_bytes = "256KiB";
   std::string model = "llama-3.1-8b";
-  std::string speed = "max";  // realtime | max
-  double time_scale = 1.0;    // realtime: trace time runs this much faster
-  uint64_t max_requests = 0;  // 0 = the whole trace
-  std::string label;          // free text copied into the report (e.g. "admission=reuse")
+  std::string speed = "max";          // realtime | max
+  double time_scale = 1.0;            // realtime: trace time runs this much faster
+  uint64_t max_requests = 0;          // 0 = the whole trace
+  std::string label;                  // free text copied into the report (e.g. "admission=reuse")
+  std::string tail_blocks = "sized";  // sized | full (partial last block of a request)
   std::string lru_fractions = "0.05,0.1,0.25,0.5,0.75,1";
   bool keep = false;
   bool json = false;

@@ -1,7 +1,7 @@
 // kvstashd: the kvstash storage node.
 //
 //   kvstashd [--config FILE] [--listen HOST:PORT] [--dram SIZE] [--flash PATH]
-//            [--flash-size SIZE] [--region-size SIZE] [--workers N] [--admission all|reuse]
+//            [--flash-size SIZE] [--region-size SIZE] [--workers N] [--admission reuse|prefix|all]
 //            [--lease-ms N] [--metrics-listen HOST:PORT] ...   (kvstashd --help; docs/CONFIG.md)
 //
 // With no flags it runs on embedded defaults: a 1 GiB DRAM arena, a flash file under ./var,

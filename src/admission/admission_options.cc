@@ -9,9 +9,9 @@
 namespace kvstash {
 
 Status AdmissionOptions::Validate() const {
-  if (kind != "all" && kind != "reuse") {
-    return Status::InvalidArgument("admission kind must be \"all\" or \"reuse\", got \"" + kind +
-                                   "\"");
+  if (kind != "all" && kind != "reuse" && kind != "prefix") {
+    return Status::InvalidArgument(
+        "admission kind must be \"all\", \"reuse\" or \"prefix\", got \"" + kind + "\"");
   }
   if (threshold < 1 || threshold > FrequencySketch::kMaxCount) {
     return Status::InvalidArgument("admission threshold must be in 1..15, got " +
@@ -38,6 +38,10 @@ Result<std::unique_ptr<AdmissionPolicy>> MakeAdmissionPolicy(const AdmissionOpti
     config.threshold = options.threshold;
     config.min_dram_hits = options.min_dram_hits;
     config.expected_items = options.sketch_items;
+    if (options.kind == "prefix") {
+      config.full_block_threshold = 1;
+      config.full_block_bytes = options.full_block_bytes;
+    }
     policy = std::make_unique<ReuseAwarePolicy>(config);
   }
   if (options.budget_bytes_per_sec == 0) return policy;

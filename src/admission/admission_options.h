@@ -20,10 +20,12 @@
 namespace kvstash {
 
 struct AdmissionOptions {
-  std::string kind = "reuse";          // "all" | "reuse"
-  uint32_t threshold = 2;              // reuse: sketch count to admit, 1..15
+  std::string kind = "reuse";          // "all" | "reuse" | "prefix" (reuse + full blocks on
+                                       // first sight; ReuseAwarePolicy (c))
+  uint32_t threshold = 2;              // reuse, prefix: sketch count to admit, 1..15
   uint32_t min_dram_hits = 1;          // reuse: DRAM hits that admit outright; 0 = off
   uint64_t sketch_items = 1ull << 20;  // reuse: accesses per aging period; >= 1
+  uint64_t full_block_bytes = 0;       // prefix: full-block size; 0 = the largest seen
   uint64_t budget_bytes_per_sec = 0;   // > 0: wrap in WriteBudgetPolicy; 0 = no budget
   uint64_t budget_burst_bytes = 0;     // 0: one second of budget_bytes_per_sec
   Clock* clock = Clock::Real();        // not owned; must outlive the policy

@@ -154,11 +154,114 @@ TEST(ReuseAwarePolicyTest, LookupBeforePutNeedsThresholdThree) {
       static_cast<double>(r3.reused_admitted) / r3.reused);
 }
 
+TEST(ReuseAwarePolicyTest, PrefixAdmitsFullBlocksOnFirstSightPartialOnReuse) {
+  constexpr uint64_t kFull = 256 << 10, kPartial = 100 << 10;
+  ReuseAwarePolicy prefix(ReuseAwareConfig{.expected_items = 4096, .full_block_threshold = 1});
+  EXPECT_EQ(prefix.Name(), "prefix");
+  prefix.RecordAccess(1);
+  EXPECT_TRUE(prefix.Admit(Candidate(1, kFull)));  // full, first sight
+  prefix.RecordAccess(2);
+  EXPECT_FALSE(prefix.Admit(Candidate(2, kPartial)));  // partial tail, first sight
+  prefix.RecordAccess(2);
+  prefix.RecordAccess(2);
+  EXPECT_TRUE(prefix.Admit(Candidate(2, kPartial)));  // the same tail again: an exact repeat
+  prefix.RecordAccess(3);
+  EXPECT_TRUE(prefix.Admit(Candidate(3, kPartial, /*hits=*/1)));  // hit in DRAM
+  // The full size is learned: a larger block raises it, and the old size is then partial.
+  prefix.RecordAccess(4);
+  EXPECT_TRUE(prefix.Admit(Candidate(4, 2 * kFull)));
+  prefix.RecordAccess(5);
+  EXPECT_FALSE(prefix.Admit(Candidate(5, kFull)));
+  // Plain reuse (c off) rejects a full block seen once.
+  ReuseAwarePolicy reuse(ReuseAwareConfig{.expected_items = 4096});
+  EXPECT_EQ(reuse.Name(), "reuse");
+  reuse.RecordAccess(1);
+  EXPECT_FALSE(reuse.Admit(Candidate(1, kFull)));
+  // A configured full size is not learned.
+  ReuseAwarePolicy fixed(ReuseAwareConfig{
+      .expected_items = 4096, .full_block_threshold = 1, .full_block_bytes = kFull});
+  fixed.RecordAccess(6);
+  EXPECT_FALSE(fixed.Admit(Candidate(6, kFull - 4096)));
+  fixed.RecordAccess(7);
+  EXPECT_TRUE(fixed.Admit(Candidate(7, 4 * kFull)));
+  fixed.RecordAccess(8);
+  EXPECT_TRUE(fixed.Admit(Candidate(8, kFull)));
+}
+
+// Prompts of 8 full blocks and a partial tail go through a FIFO DRAM tier of 64 blocks; 40%
+// are asked again 200..1000 prompts later (long after DRAM eviction: no DRAM hit announces
+// the reuse). Each block leaving DRAM for the first time is offered once. Returns the
+// fraction admitted of {reused full blocks, one-shot full blocks, partial tails}.
+struct PromptResult {
+  double reused_full = 0, oneshot_full = 0, tails = 0;
+};
+PromptResult RunPrompts(AdmissionPolicy& policy) {
+  constexpr int kPrompts = 2000, kFullBlocks = 8;
+  constexpr uint64_t kFull = 64 << 10;
+  std::mt19937_64 rng(7);
+  std::vector<bool> asked_again(kPrompts);
+  for (int p = 0; p < kPrompts; ++p) asked_again[p] = rng() % 5 < 2;
+  std::deque<AdmissionCandidate> dram;
+  uint64_t reused_full = 0, reused_full_in = 0, oneshot_full = 0, oneshot_full_in = 0;
+  uint64_t tails = 0, tails_in = 0;
+  for (int p = 0; p < kPrompts; ++p) {
+    for (int b = 0; b <= kFullBlocks; ++b) {
+      uint64_t key = static_cast<uint64_t>(p) * 16 + b;
+      bool tail = b == kFullBlocks;
+      policy.RecordAccess(key);  // the put
+      dram.push_back(Candidate(key, tail ? kFull / 3 : kFull));
+      if (dram.size() <= 64) continue;
+      const AdmissionCandidate c = dram.front();
+      dram.pop_front();
+      bool in = policy.Admit(c);
+      int owner = static_cast<int>(c.key_hash / 16);
+      if (c.size_bytes != kFull) {
+        ++tails;
+        tails_in += in;
+      } else if (asked_again[owner]) {
+        ++reused_full;
+        reused_full_in += in;
+      } else {
+        ++oneshot_full;
+        oneshot_full_in += in;
+      }
+    }
+  }
+  return {double(reused_full_in) / reused_full, double(oneshot_full_in) / oneshot_full,
+          double(tails_in) / tails};
+}
+
+// The prompt stream of RunPrompts through a policy of `kind`.
+PromptResult RunPromptsWith(const std::string& kind) {
+  AdmissionOptions o;
+  o.kind = kind;
+  auto policy = MakeAdmissionPolicy(o);
+  EXPECT_TRUE(policy.ok()) << policy.status().ToString();
+  return policy.ok() ? RunPrompts(**policy) : PromptResult{};
+}
+
+TEST(ReuseAwarePolicyTest, PrefixKeepsLateReusedPromptsAndDropsTails) {
+  PromptResult r = RunPromptsWith("prefix");
+  // Full blocks cannot be told apart on first sight: all of them go to flash, so the late
+  // reuse hits; the tails (one-shot by construction) stay out.
+  EXPECT_EQ(r.reused_full, 1.0);
+  EXPECT_EQ(r.oneshot_full, 1.0);
+  EXPECT_LT(r.tails, 0.02);
+  // Plain reuse loses every late reuse's first hit: nothing was hit in DRAM or seen twice.
+  PromptResult q = RunPromptsWith("reuse");
+  EXPECT_LT(q.reused_full, 0.02);
+  EXPECT_LT(q.tails, 0.02);
+  std::printf("prefix: reused full %.3f one-shot full %.3f tails %.3f; reuse: %.3f %.3f %.3f\n",
+              r.reused_full, r.oneshot_full, r.tails, q.reused_full, q.oneshot_full, q.tails);
+}
+
 TEST(AdmissionOptionsTest, ValidateRejectsBadFields) {
   AdmissionOptions o;
   EXPECT_TRUE(o.Validate().ok());
   o.kind = "lru";
   EXPECT_TRUE(o.Validate().Is(StatusCode::kInvalidArgument));
+  o.kind = "prefix";
+  EXPECT_TRUE(o.Validate().ok());
   o = AdmissionOptions{};
   o.threshold = 0;
   EXPECT_FALSE(o.Validate().ok());
@@ -187,6 +290,15 @@ TEST(AdmissionOptionsTest, FactoryBuildsConfiguredPolicy) {
   ASSERT_TRUE(reuse.ok());
   EXPECT_EQ((*reuse)->Name(), "reuse");
   EXPECT_FALSE((*reuse)->Admit(Candidate(9, 10)));
+  o.kind = "prefix";
+  auto prefix = MakeAdmissionPolicy(o);
+  ASSERT_TRUE(prefix.ok());
+  EXPECT_EQ((*prefix)->Name(), "prefix");
+  (*prefix)->RecordAccess(9);
+  (*prefix)->RecordAccess(10);
+  EXPECT_TRUE((*prefix)->Admit(Candidate(9, 10)));  // the first size seen is full
+  EXPECT_FALSE((*prefix)->Admit(Candidate(10, 5)));
+  o.kind = "reuse";
   o.budget_bytes_per_sec = 1 << 20;
   auto budget = MakeAdmissionPolicy(o);
   ASSERT_TRUE(budget.ok());

@@ -113,14 +113,23 @@ Status ValidateTenants(const KvstashdConfig& c) {
 }  // namespace
 
 std::string_view AdmissionKindName(AdmissionKind kind) {
-  return kind == AdmissionKind::kAll ? "all" : "reuse";
+  switch (kind) {
+    case AdmissionKind::kAll:
+      return "all";
+    case AdmissionKind::kPrefix:
+      return "prefix";
+    case AdmissionKind::kReuse:
+      break;
+  }
+  return "reuse";
 }
 
 Result<AdmissionKind> ParseAdmissionKind(std::string_view text) {
   if (text == "reuse") return AdmissionKind::kReuse;
   if (text == "all") return AdmissionKind::kAll;
+  if (text == "prefix") return AdmissionKind::kPrefix;
   return Status::InvalidArgument("admission.kind ('" + std::string(text) +
-                                 "') must be 'reuse' or 'all'");
+                                 "') must be 'reuse', 'prefix' or 'all'");
 }
 
 Status KvstashdConfig::Validate() const {

@@ -29,8 +29,9 @@ struct TenantConfig {
 };
 
 // Which blocks the flash tier admits (src/admission).
-enum class AdmissionKind : uint8_t { kReuse = 0, kAll = 1 };
-std::string_view AdmissionKindName(AdmissionKind kind);  // "reuse", "all"
+// kPrefix: reuse plus full-size blocks on first sight (ReuseAwarePolicy (c)).
+enum class AdmissionKind : uint8_t { kReuse = 0, kAll = 1, kPrefix = 2 };
+std::string_view AdmissionKindName(AdmissionKind kind);  // "reuse", "all", "prefix"
 Result<AdmissionKind> ParseAdmissionKind(std::string_view text);
 
 struct KvstashdConfig {

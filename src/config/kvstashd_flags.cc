@@ -75,7 +75,7 @@ class KvstashdFlags {
     Add("--flash-size", "flash SIZE; 0 = auto (free space, at most 8GiB)", SizeTo(&C::flash_bytes));
     Add("--region-size", "region SIZE of the DRAM and flash tiers", SizeTo(&C::region_bytes));
     Add("--workers", "worker threads N", CountTo(&C::workers));
-    Add("--admission", "flash admission: all|reuse", ApplyAdmission);
+    Add("--admission", "flash admission: reuse|prefix|all", ApplyAdmission);
     Add("--admission-budget", "flash write budget SIZE per second; 0 = unlimited",
         SizeTo(&C::admission_bytes_per_s));
     Add("--flash-readers", "flash reader threads per worker, 1..64", CountTo(&C::flash_readers));

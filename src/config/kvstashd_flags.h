@@ -1,7 +1,7 @@
 // kvstashd's command line:
 //
 //   kvstashd [--config FILE] [--listen HOST:PORT] [--dram SIZE] [--flash PATH]
-//            [--flash-size SIZE] [--region-size SIZE] [--workers N] [--admission all|reuse]
+//            [--flash-size SIZE] [--region-size SIZE] [--workers N] [--admission reuse|prefix|all]
 //            [--lease-ms N] [--metrics-listen HOST:PORT] [--log-level LEVEL]
 //            [--trim-rate SIZE] [--admission-budget SIZE]
 //

@@ -85,6 +85,13 @@ TEST(KvstashdFlagsTest, EveryFlag) {
   EXPECT_EQ(c.flash_readers, 2u);
 }
 
+TEST(KvstashdFlagsTest, AdmissionPrefix) {
+  auto r = Parse({"--admission", "prefix"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->config.admission, AdmissionKind::kPrefix);
+  EXPECT_EQ(AdmissionKindName(r->config.admission), "prefix");
+}
+
 TEST(KvstashdFlagsTest, FlagsOverrideFileOverridesDefaults) {
   TempToml file("[server]\nworkers = 6\nlease_ms = 1234\n[dram]\nsize = \"2GiB\"\n");
   auto r = Parse({"--config", file.path(), "--dram", "8GiB"});
@@ -114,7 +121,7 @@ TEST(KvstashdFlagsTest, RejectsBadInputWithClearMessages) {
   ExpectError({"--workers", "0"}, "server.workers (0) must be in 1..256");
   ExpectError({"--listen", "7400"}, "bad address '7400'");
   ExpectError({"--metrics-listen", "localhost"}, "metrics.listen");
-  ExpectError({"--admission", "none"}, "must be 'reuse' or 'all'");
+  ExpectError({"--admission", "none"}, "must be 'reuse', 'prefix' or 'all'");
   ExpectError({"--flash-readers", "0"}, "flash.readers (0) must be in 1..64");
   ExpectError({"--peer-failure", "maybe"}, "--peer-failure: expected on or off");
   ExpectError({"--bogus"}, "--bogus");

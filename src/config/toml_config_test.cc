@@ -124,7 +124,7 @@ TEST(TomlConfigTest, RejectsWrongTypesAndBadValues) {
   ExpectError("[server]\nworkers = -1\n", "server.workers: -1 is out of range");
   ExpectError("[server]\nworkers = 5000000000\n", "out of range 0..4294967295");
   ExpectError("[server]\nlisten = \"localhost\"\n", "server.listen");
-  ExpectError("[admission]\nkind = \"most\"\n", "must be 'reuse' or 'all'");
+  ExpectError("[admission]\nkind = \"most\"\n", "must be 'reuse', 'prefix' or 'all'");
   ExpectError("[server]\ndetect_peer_failure = 1\n",
               "server.detect_peer_failure: expected true or false");
   ExpectError("server = 1\n", "expected a [server] table");
