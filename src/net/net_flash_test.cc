@@ -33,6 +33,17 @@ class GatedDevice final : public Device {
     want_ = want;
     max_inside_ = 0;
   }
+  // The same gate counting ReadV calls instead of requests: opens when `want` calls (from
+  // different threads) are inside at once.
+  void ArmCalls(int want) {
+    std::lock_guard<std::mutex> lock(mu_);
+    want_calls_ = want;
+    max_calls_ = 0;
+  }
+  int max_calls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return max_calls_;
+  }
   int max_inside() {
     std::lock_guard<std::mutex> lock(mu_);
     return max_inside_;
@@ -44,13 +55,16 @@ class GatedDevice final : public Device {
       std::unique_lock<std::mutex> lock(mu_);
       inside_ += static_cast<int>(requests.size());
       max_inside_ = std::max(max_inside_, inside_);
+      max_calls_ = std::max(max_calls_, ++calls_);
       cv_.notify_all();
-      cv_.wait_for(lock, std::chrono::seconds(5), [&] { return inside_ >= want_; });
-      want_ = 0;  // the gate opened (or timed out): everyone passes from now on
+      cv_.wait_for(lock, std::chrono::seconds(5),
+                   [&] { return inside_ >= want_ && calls_ >= want_calls_; });
+      want_ = want_calls_ = 0;  // the gate opened (or timed out): everyone passes from now on
     }
     Status s = inner_->ReadV(requests);
     std::lock_guard<std::mutex> lock(mu_);
     inside_ -= static_cast<int>(requests.size());
+    --calls_;
     return s;
   }
   Status WriteVImpl(std::span<IoRequest> requests) override { return inner_->WriteV(requests); }
@@ -64,6 +78,7 @@ class GatedDevice final : public Device {
   std::mutex mu_;
   std::condition_variable cv_;
   int inside_ = 0, want_ = 0, max_inside_ = 0;
+  int calls_ = 0, want_calls_ = 0, max_calls_ = 0;
 };
 
 // First fit in 4 KiB units; frees coalesce, in any order.
@@ -235,6 +250,37 @@ TEST_F(NetFlashTest, FlashReadsOfSeveralConnectionsOverlap) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(good.load(), kClients);
   EXPECT_GE(gate_->max_inside(), 2) << "flash reads of different connections did not overlap";
+}
+
+// One Get of many flash keys is cut into chunks that several reader threads read at once (and
+// each chunk is put as soon as it is read): a server that reads a Get's keys in one job never
+// has two device calls inside together.
+TEST_F(NetFlashTest, OneGetsChunksAreReadBySeveralReadersAtOnce) {
+  Open(90, {}, /*gated=*/true);
+  ASSERT_GE(flash_.size(), 9u);
+  auto c = Client::Connect(TestClientOptions(*ts_));
+  ASSERT_TRUE(c.ok());
+  std::vector<std::byte> mem(8 * kSize);
+  auto reg = (*c)->RegisterBuffer(mem.data(), mem.size());
+  ASSERT_TRUE(reg.ok()) << reg.status().ToString();
+  std::vector<std::string> keys;
+  for (int i = 0; i < 8; ++i) keys.push_back(Key(flash_[i]));
+  std::vector<GetItem> items;
+  for (int i = 0; i < 8; ++i) items.push_back({keys[i], std::span(mem).subspan(i * kSize, kSize)});
+  // One flash Get first: the reader threads start with the first flash hit, and a reader
+  // that finds no one else idle yet takes the whole queue.
+  std::vector<std::byte> one(kSize);
+  ASSERT_TRUE((*c)->Get(Key(flash_[8]), one).ok());
+  gate_->ArmCalls(2);
+  auto got = (*c)->GetBatch(items);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE((*got)[i].ok()) << i << ": " << (*got)[i].status().ToString();
+    ASSERT_TRUE(
+        std::ranges::equal(std::span(mem).subspan(i * kSize, kSize), Pattern(flash_[i], kSize)))
+        << "WRONG BYTES for " << Key(flash_[i]);
+  }
+  EXPECT_GE(gate_->max_calls(), 2) << "the chunks of one Get were not read in parallel";
 }
 
 // Pipelined Gets on one connection with bounce memory for only one chunk of 10 blocks: every

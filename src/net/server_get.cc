@@ -2,11 +2,13 @@
 // client's registered buffer: from the arena (DRAM pin; zero copy, at once) or from a slice
 // of the worker's registered bounce memory (flash pin) once the reader threads have read it
 // there (server_flash_reader.h), so the event loop never waits for the device and the flash
-// reads of every Get in flight overlap. Then one ucp_ep_flush_nbx: only its completion proves
-// the bytes reached the client (a put's local completion does not). The reply goes out after
-// the flush; what a put reads from (DRAM pins, the bounce slice) is released only then. A
-// flash pin is released by the reader as soon as its block is in the slice: it guards the
-// device region, which the put never reads.
+// reads of every Get in flight overlap. A Get's flash hits are cut into chunks spread over the
+// reader threads; each chunk is put and flushed as soon as it is read, so one Get's reads,
+// checksums and transfers overlap. Only a flush's completion proves the bytes reached the
+// client (a put's local completion does not): a chunk's bounce slice is freed after its flush,
+// and the reply goes out after every chunk's flush and a last flush of the DRAM puts. A flash
+// pin is released by the reader as soon as its block is in the slice: it guards the device
+// region, which the put never reads.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -64,8 +66,7 @@ StatusCode ServerWorker::PutFlash(PendingGet& pending, size_t item, std::span<st
     Bump(counters_.put_errors);
     return UcsToStatus(UCS_PTR_STATUS(req), "ucp_put_nbx").code();
   }
-  if (req != nullptr) ucp_request_free(req);  // completion is covered by the flush
-  pending.puts = true;
+  if (req != nullptr) ucp_request_free(req);  // completion is covered by the chunk's flush
   Bump(counters_.get_bytes_flash, src.size());
   return StatusCode::kOk;
 }
@@ -97,6 +98,7 @@ void ServerWorker::ServeGetItem(Connection& c, const GetRequest::Item& it, Pendi
       pending->pins.push_back(std::move(pin).value());
     }
   } else {  // flash: the status is set (and counted) when the read comes back
+    pending->flash_bytes += BounceArena::RoundUp(pin->size());
     pending->flash.push_back({index, it.buffer_id, it.offset, pin->size(), std::move(*pin)});
     return;
   }
@@ -119,7 +121,9 @@ Status ServerWorker::OnGet(const std::shared_ptr<Connection>& conn, const Header
   if (pending->flash.empty()) {
     StartFlush(std::move(pending));
   } else {
-    flash_waiting_.push_back(std::move(pending));
+    PendingGet* raw = pending.get();
+    flash_gets_.emplace(raw, std::move(pending));
+    flash_waiting_.push_back(raw);
     PumpFlashReads();
   }
   return Status::Ok();
@@ -145,38 +149,45 @@ void ServerWorker::PumpFlashReads() {
     Status setup = p.conn->alive() ? EnsureFlashResources() : Status::Unavailable("gone");
     if (!setup.ok()) {
       // The client is gone, or there is no bounce memory: the remaining flash keys fail.
-      for (size_t i = p.flash_done; i < p.flash.size(); ++i) {
+      for (size_t i = p.flash_next; i < p.flash.size(); ++i) {
         StatusCode code = p.conn->alive() ? setup.code() : StatusCode::kUnavailable;
         p.reply.items[p.flash[i].reply_index].status = code;
         CountKeyStatus(code);
       }
       KVSTASH_LOG_EVERY_N_SEC(warn, 10, "flash hits not served: {}", setup.ToString());
-      p.flash_done = p.flash.size();
-      std::unique_ptr<PendingGet> owned = std::move(flash_waiting_.front());
+      p.flash_next = p.flash.size();
       flash_waiting_.pop_front();
-      StartFlush(std::move(owned));
+      MaybeFinishFlashGet(&p);
       continue;
     }
-    // The next chunk: as many items as fit a quarter of the arena (at least one), so that a
-    // huge batch does not hold all of it and Gets of other connections still overlap.
-    uint64_t limit =
+    // The next chunk: the Get's flash bytes spread over the reader threads (so its chunks are
+    // read, checksummed and put in parallel), at most a quarter of the arena (so a huge batch
+    // does not hold all of it and Gets of other connections still overlap), at least one item.
+    const uint64_t quarter =
         std::max(bounce_->capacity() / 4, BounceArena::RoundUp(shared_->options.max_value_bytes));
+    const uint64_t readers = std::max<uint32_t>(1, shared_->options.flash_readers);
+    const uint64_t limit = std::min(quarter, (p.flash_bytes + readers - 1) / readers);
     uint64_t bytes = 0;
-    size_t end = p.flash_done;
+    size_t end = p.flash_next;
     while (end < p.flash.size()) {
       uint64_t b = BounceArena::RoundUp(p.flash[end].size);
-      if (end > p.flash_done && bytes + b > limit) break;
+      if (end > p.flash_next && bytes + b > limit) break;
       bytes += b;
       ++end;
     }
     std::optional<BounceArena::Slice> slice = bounce_->Allocate(bytes);
     if (!slice) return;  // a completed flush will free bounce memory and pump again
-    p.slice = *slice;
+    auto chunk = std::make_unique<FlashChunk>();
+    chunk->get = &p;
+    chunk->first = p.flash_next;
+    chunk->count = end - p.flash_next;
+    chunk->slice = *slice;
     auto job = std::make_unique<FlashReader::Job>();
     job->store = p.conn->store();
-    std::span<std::byte> mem = bounce_->bytes(p.slice);
+    job->owner = chunk.get();
+    std::span<std::byte> mem = bounce_->bytes(chunk->slice);
     uint64_t at = 0;
-    for (size_t i = p.flash_done; i < end; ++i) {
+    for (size_t i = p.flash_next; i < end; ++i) {
       PendingGet::FlashItem& f = p.flash[i];
       job->pins.push_back(std::move(f.pin));
       // The whole 4 KiB-rounded slot: the flash read then lands directly in this registered
@@ -184,8 +195,10 @@ void ServerWorker::PumpFlashReads() {
       job->dests.push_back(mem.subspan(at, BounceArena::RoundUp(f.size)));
       at += BounceArena::RoundUp(f.size);
     }
-    job->owner = flash_waiting_.front().release();
-    flash_waiting_.pop_front();
+    p.chunks.push_back(std::move(chunk));
+    ++p.chunks_out;
+    p.flash_next = end;
+    if (p.flash_next == p.flash.size()) flash_waiting_.pop_front();
     reader_->Submit(std::move(job));
   }
 }
@@ -196,17 +209,66 @@ void ServerWorker::CollectFlashReads() {
 }
 
 void ServerWorker::OnFlashRead(std::unique_ptr<FlashReader::Job> job) {
-  std::unique_ptr<PendingGet> p(static_cast<PendingGet*>(job->owner));
+  FlashChunk* chunk = static_cast<FlashChunk*>(job->owner);
+  PendingGet& p = *chunk->get;
+  bool puts = false;
   for (size_t j = 0; j < job->size(); ++j) {
-    size_t item = p->flash_done + j;
+    size_t item = chunk->first + j;
     // The slot was 4 KiB-rounded for the read; the client gets exactly the value.
-    std::span<std::byte> value = job->dests[j].first(p->flash[item].size);
-    StatusCode code = PutFlash(*p, item, value, job->results[j]);
-    p->reply.items[p->flash[item].reply_index].status = code;
+    std::span<std::byte> value = job->dests[j].first(p.flash[item].size);
+    StatusCode code = PutFlash(p, item, value, job->results[j]);
+    p.reply.items[p.flash[item].reply_index].status = code;
     CountKeyStatus(code);
+    puts |= code == StatusCode::kOk;
   }
-  p->flash_done += job->size();
-  StartFlush(std::move(p));
+  if (!puts || !p.conn->alive()) {
+    completed_chunks_.push_back(chunk);  // nothing to flush (or nobody to flush to)
+    return;
+  }
+  ucp_request_param_t params{};
+  params.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+  params.cb.send = &ServerWorker::OnChunkFlushDone;
+  params.user_data = chunk;
+  ucs_status_ptr_t req = ucp_ep_flush_nbx(p.conn->ep()->get(), &params);
+  if (req == nullptr || UCS_PTR_IS_ERR(req)) {
+    chunk->flush_status = req == nullptr ? UCS_OK : UCS_PTR_STATUS(req);
+    completed_chunks_.push_back(chunk);
+  }
+}
+
+void ServerWorker::OnChunkFlushDone(void* request, ucs_status_t status, void* user_data) {
+  auto* chunk = static_cast<FlashChunk*>(user_data);
+  chunk->flush_status = status;
+  chunk->get->worker->completed_chunks_.push_back(chunk);
+  ucp_request_free(request);
+}
+
+void ServerWorker::SettleChunks() {
+  std::vector<FlashChunk*> done;
+  done.swap(completed_chunks_);
+  for (FlashChunk* chunk : done) {
+    bounce_->Free(std::exchange(chunk->slice, {}));
+    PendingGet* p = chunk->get;
+    if (chunk->flush_status != UCS_OK) p->chunk_failed = true;
+    --p->chunks_out;
+    MaybeFinishFlashGet(p);
+  }
+}
+
+// Once every flash hit of `p` was handed out and every chunk settled: a failed chunk flush
+// drops the Get (nothing is proven delivered); otherwise its own flush (its DRAM puts, if
+// any) and then the reply.
+void ServerWorker::MaybeFinishFlashGet(PendingGet* p) {
+  if (p->flash_next < p->flash.size() || p->chunks_out > 0) return;
+  auto it = flash_gets_.find(p);
+  std::unique_ptr<PendingGet> owned = std::move(it->second);
+  flash_gets_.erase(it);
+  if (owned->chunk_failed) {
+    Bump(counters_.put_errors);
+    CompleteGet(std::move(owned), /*reply=*/false);
+    return;
+  }
+  StartFlush(std::move(owned));
 }
 
 void ServerWorker::StartFlush(std::unique_ptr<PendingGet> pending) {
@@ -236,23 +298,18 @@ void ServerWorker::OnFlushDone(void* request, ucs_status_t status, void* user_da
 }
 
 void ServerWorker::FinishGets() {
-  while (!completed_gets_.empty()) {
+  while (!completed_gets_.empty() || !completed_chunks_.empty()) {
+    SettleChunks();  // frees bounce memory; finished flash Gets join completed_gets_
     std::vector<PendingGet*> done;
     done.swap(completed_gets_);
     for (PendingGet* raw : done) {
       std::unique_ptr<PendingGet> p(raw);
-      if (bounce_ != nullptr) bounce_->Free(std::exchange(p->slice, {}));
       if (p->flush_status != UCS_OK) {
         // The client is gone or broken: nothing was proven delivered, send nothing.
         Bump(counters_.put_errors);
         CompleteGet(std::move(p), /*reply=*/false);
       } else if (!p->conn->alive()) {
         CompleteGet(std::move(p), /*reply=*/false);
-      } else if (p->flash_done < p->flash.size()) {
-        // More chunks: what was put is delivered, so its pins can go; the Get keeps its turn.
-        p->puts = false;
-        p->pins.clear();
-        flash_waiting_.push_front(std::move(p));
       } else {
         CompleteGet(std::move(p), /*reply=*/true);
       }

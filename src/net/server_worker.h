@@ -82,6 +82,17 @@ class ServerWorker {
   const ServerCounters& counters() const { return counters_; }
 
  private:
+  struct PendingGet;
+  // One chunk of a Get's flash hits: its own bounce memory, read by one reader job, then put
+  // and flushed on its own, so the chunks of one Get are read, checksummed and put in
+  // parallel and a chunk's transfer overlaps the reads of the others.
+  struct FlashChunk {
+    PendingGet* get = nullptr;
+    size_t first = 0;  // flash[first, first + count) of the Get
+    size_t count = 0;
+    BounceArena::Slice slice;  // freed once the chunk's flush completed
+    ucs_status_t flush_status = UCS_OK;
+  };
   // A Get being served: decoded, waiting for bounce memory, reading, or flushing.
   struct PendingGet {
     // A flash hit: where its bytes go once read.
@@ -98,10 +109,13 @@ class ServerWorker {
     Header header;
     GetReply reply;
     std::vector<BlockPin> pins;    // DRAM: released (destroyed) only after the flush completed
-    std::vector<FlashItem> flash;  // flash hits, read chunk by chunk, in order
-    size_t flash_done = 0;         // flash[0, flash_done) were read (and put if OK)
-    BounceArena::Slice slice;      // bounce memory of the chunk being read or put
-    bool puts = false;             // a put was issued since the last flush
+    std::vector<FlashItem> flash;  // flash hits, handed to the readers chunk by chunk, in order
+    uint64_t flash_bytes = 0;      // their bounce footprint (4 KiB-rounded sizes)
+    size_t flash_next = 0;         // flash[0, flash_next) were handed to a reader (or failed)
+    std::vector<std::unique_ptr<FlashChunk>> chunks;
+    size_t chunks_out = 0;      // chunks being read or flushed
+    bool chunk_failed = false;  // a chunk's flush failed: nothing is proven delivered
+    bool puts = false;          // a DRAM put was issued and not yet flushed
     ucs_status_t flush_status = UCS_OK;
   };
 
@@ -138,6 +152,8 @@ class ServerWorker {
   // pending->flash (its status is set when its read comes back).
   void ServeGetItem(Connection& c, const GetRequest::Item& it, PendingGet* pending);
   StatusCode PutDram(Connection& c, const BlockPin& pin, const RemoteBuffer& buf, uint64_t offset);
+  // Puts flash item `item` of `pending` from `src` (its bounce bytes) after its read returned
+  // `read`. kOk means a put was issued (the chunk's flush covers it).
   StatusCode PutFlash(PendingGet& pending, size_t item, std::span<std::byte> src,
                       const Status& read);
   // Starts reads for waiting Gets, in order, while bounce memory is free.
@@ -146,6 +162,11 @@ class ServerWorker {
   Status EnsureFlashResources();
   void CollectFlashReads();
   void OnFlashRead(std::unique_ptr<FlashReader::Job> job);
+  static void OnChunkFlushDone(void* request, ucs_status_t status, void* user_data);
+  // Settles chunks whose flush completed; a Get whose chunks are all settled goes on to its
+  // final flush and reply.
+  void SettleChunks();
+  void MaybeFinishFlashGet(PendingGet* p);
   void StartFlush(std::unique_ptr<PendingGet> pending);
   static void OnFlushDone(void* request, ucs_status_t status, void* user_data);
   void FinishGets();
@@ -170,7 +191,11 @@ class ServerWorker {
   std::vector<std::shared_ptr<Connection>> closing_;
   std::vector<PendingGet*> completed_gets_;
   size_t gets_in_flight_ = 0;  // decoded and not yet answered (or dropped)
-  std::deque<std::unique_ptr<PendingGet>> flash_waiting_;  // for bounce memory, in order
+  // Gets with flash hits, from decode until their final flush; flash_waiting_ lists those
+  // with hits not yet handed to a reader (waiting for bounce memory), in order.
+  std::unordered_map<PendingGet*, std::unique_ptr<PendingGet>> flash_gets_;
+  std::deque<PendingGet*> flash_waiting_;
+  std::vector<FlashChunk*> completed_chunks_;
   std::unique_ptr<BounceArena> bounce_;  // flash bounce memory (at the first flash hit)
   int64_t next_sweep_ns_ = 0;
   // Declared last: destroyed (stopped and joined) first, while everything a read uses lives.
