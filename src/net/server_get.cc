@@ -27,6 +27,19 @@ ucp_request_param_t PutParams(ucp_mem_h memh) {
   return p;
 }
 
+// Flushes `ep`; `done(user_data, status)` runs from UCX progress when the flush completes
+// later. Returns true with `*status` set if it completed (or failed) at once instead.
+bool FlushNow(ucp_ep_h ep, ucp_send_nbx_callback_t done, void* user_data, ucs_status_t* status) {
+  ucp_request_param_t p{};
+  p.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+  p.cb.send = done;
+  p.user_data = user_data;
+  ucs_status_ptr_t req = ucp_ep_flush_nbx(ep, &p);
+  if (req != nullptr && !UCS_PTR_IS_ERR(req)) return false;
+  *status = req == nullptr ? UCS_OK : UCS_PTR_STATUS(req);
+  return true;
+}
+
 }  // namespace
 
 StatusCode ServerWorker::PutDram(Connection& c, const BlockPin& pin, const RemoteBuffer& buf,
@@ -225,13 +238,7 @@ void ServerWorker::OnFlashRead(std::unique_ptr<FlashReader::Job> job) {
     completed_chunks_.push_back(chunk);  // nothing to flush (or nobody to flush to)
     return;
   }
-  ucp_request_param_t params{};
-  params.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
-  params.cb.send = &ServerWorker::OnChunkFlushDone;
-  params.user_data = chunk;
-  ucs_status_ptr_t req = ucp_ep_flush_nbx(p.conn->ep()->get(), &params);
-  if (req == nullptr || UCS_PTR_IS_ERR(req)) {
-    chunk->flush_status = req == nullptr ? UCS_OK : UCS_PTR_STATUS(req);
+  if (FlushNow(p.conn->ep()->get(), &ServerWorker::OnChunkFlushDone, chunk, &chunk->flush_status)) {
     completed_chunks_.push_back(chunk);
   }
 }
@@ -278,14 +285,8 @@ void ServerWorker::StartFlush(std::unique_ptr<PendingGet> pending) {
     completed_gets_.push_back(pending.release());
     return;
   }
-  ucp_request_param_t p{};
-  p.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
-  p.cb.send = &ServerWorker::OnFlushDone;
-  p.user_data = pending.get();
-  ucs_status_ptr_t req = ucp_ep_flush_nbx(c.ep()->get(), &p);
   PendingGet* raw = pending.release();
-  if (req == nullptr || UCS_PTR_IS_ERR(req)) {
-    raw->flush_status = req == nullptr ? UCS_OK : UCS_PTR_STATUS(req);
+  if (FlushNow(c.ep()->get(), &ServerWorker::OnFlushDone, raw, &raw->flush_status)) {
     completed_gets_.push_back(raw);
   }
 }
