@@ -257,7 +257,7 @@ TEST_F(NetFlashTest, FlashReadsOfSeveralConnectionsOverlap) {
 // has two device calls inside together.
 TEST_F(NetFlashTest, OneGetsChunksAreReadBySeveralReadersAtOnce) {
   Open(90, {}, /*gated=*/true);
-  ASSERT_GE(flash_.size(), 9u);
+  ASSERT_GE(flash_.size(), 8u);
   auto c = Client::Connect(TestClientOptions(*ts_));
   ASSERT_TRUE(c.ok());
   std::vector<std::byte> mem(8 * kSize);
@@ -267,10 +267,6 @@ TEST_F(NetFlashTest, OneGetsChunksAreReadBySeveralReadersAtOnce) {
   for (int i = 0; i < 8; ++i) keys.push_back(Key(flash_[i]));
   std::vector<GetItem> items;
   for (int i = 0; i < 8; ++i) items.push_back({keys[i], std::span(mem).subspan(i * kSize, kSize)});
-  // One flash Get first: the reader threads start with the first flash hit, and a reader
-  // that finds no one else idle yet takes the whole queue.
-  std::vector<std::byte> one(kSize);
-  ASSERT_TRUE((*c)->Get(Key(flash_[8]), one).ok());
   gate_->ArmCalls(2);
   auto got = (*c)->GetBatch(items);
   ASSERT_TRUE(got.ok()) << got.status().ToString();

@@ -14,9 +14,13 @@ void Cancel(FlashReader::Job& job) {
 
 FlashReader::FlashReader(uint32_t threads, std::function<void()> on_done)
     : on_done_(std::move(on_done)) {
-  for (uint32_t i = 0; i < std::max<uint32_t>(threads, 1); ++i) {
-    threads_.emplace_back([this] { Loop(); });
-  }
+  const uint32_t n = std::max<uint32_t>(threads, 1);
+  for (uint32_t i = 0; i < n; ++i) threads_.emplace_back([this] { Loop(); });
+  // Every reader waits for work before the first Submit: TakeShare splits the queue among the
+  // idle readers, so a reader that started alone would otherwise take all of it.
+  MutexLock lock(&mu_);
+  while (idle_ < n) started_.Wait(&mu_);
+  starting_ = false;
 }
 
 FlashReader::~FlashReader() { Stop(); }
@@ -74,6 +78,7 @@ void FlashReader::Loop() {
     {
       MutexLock lock(&mu_);
       ++idle_;
+      if (starting_) started_.Signal();
       while (queue_.empty() && !stopping_) cv_.Wait(&mu_);
       --idle_;
       if (queue_.empty()) return;  // stopping, nothing left to read

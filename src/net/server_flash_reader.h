@@ -88,7 +88,9 @@ class FlashReader {
   CondVar cv_;
   std::deque<std::unique_ptr<Job>> queue_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Job>> done_ ABSL_GUARDED_BY(mu_);
-  uint32_t idle_ ABSL_GUARDED_BY(mu_) = 0;  // readers waiting for work
+  uint32_t idle_ ABSL_GUARDED_BY(mu_) = 0;     // readers waiting for work
+  CondVar started_;                            // a reader became idle, while starting_
+  bool starting_ ABSL_GUARDED_BY(mu_) = true;  // the constructor waits for every reader
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> has_done_{false};
   std::atomic<size_t> outstanding_{0};
