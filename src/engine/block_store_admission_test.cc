@@ -12,6 +12,7 @@
 
 #include "common/checksum.h"
 #include "engine/block_store.h"
+#include "engine/engine_test_util.h"
 #include "flash/memory_device.h"
 
 namespace kvstash {
@@ -110,15 +111,10 @@ TEST(AdmissionThroughEngineTest, ReuseAwareWritesFarLessAtASimilarHitRatio) {
 Outcome ReplayPrompts(const std::string& admission) {
   constexpr uint64_t kFull = 32 << 10, kTail = 10 << 10;
   auto dev = std::move(MemoryDevice::Create(16 << 20).value());
-  StoreOptions o;
+  StoreOptions o = testing::SmallFlashOptions(dev.get());
   o.dram_bytes = 16 * (128 << 10);
   o.dram_region_bytes = 128 << 10;
   o.max_value_bytes = 128 << 10;
-  o.try_hugepages = false;
-  o.background = false;
-  o.flash_device = dev.get();
-  o.flash.regions.region_bytes = 1 << 20;
-  o.flash.regions.background_flush = false;
   o.flash.admission.kind = admission;
   auto store = std::move(BlockStore::Create(o).value());
   std::string buf(kFull, 'x');

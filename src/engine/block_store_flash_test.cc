@@ -9,6 +9,7 @@
 
 #include "common/checksum.h"
 #include "engine/block_store.h"
+#include "engine/engine_test_util.h"
 #include "flash/fault_device.h"
 #include "flash/memory_device.h"
 
@@ -34,18 +35,9 @@ class FlashStoreTest : public ::testing::Test {
       fault_ = std::make_unique<FaultInjectionDevice>(mem_.get(), *faults);
       dev = fault_.get();
     }
-    StoreOptions o;
-    o.dram_bytes = 4 * (256 << 10);
-    o.dram_region_bytes = 256 << 10;
-    o.max_value_bytes = 256 << 10;
-    o.try_hugepages = false;
-    o.background = false;
+    StoreOptions o = testing::SmallFlashOptions(dev);
     o.dram_free_regions = 1;
     o.clock = &clock_;
-    o.flash_device = dev;
-    o.flash.regions.region_bytes = 1 << 20;
-    o.flash.regions.background_flush = false;
-    o.flash.regions.trim.background_thread = false;
     o.flash.admission.kind = admission;
     auto s = BlockStore::Create(o);
     ASSERT_TRUE(s.ok()) << s.status().ToString();

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "engine/engine_test_util.h"
 #include "net/protocol.h"
 
 namespace kvstash::testing {
@@ -15,16 +16,7 @@ bool ShmMode() {
 }
 
 StoreOptions SmallFlashStoreOptions(Device* flash) {
-  StoreOptions o;
-  o.dram_bytes = 4 * (256 << 10);
-  o.dram_region_bytes = 256 << 10;
-  o.max_value_bytes = 256 << 10;
-  o.try_hugepages = false;
-  o.background = false;
-  o.flash_device = flash;
-  o.flash.regions.region_bytes = 1 << 20;
-  o.flash.regions.background_flush = false;
-  o.flash.regions.trim.background_thread = false;
+  StoreOptions o = SmallFlashOptions(flash);
   o.flash.admission.kind = "all";
   return o;
 }
