@@ -60,6 +60,23 @@ class FlashFaultTest : public ::testing::Test {
     }
     return out;
   }
+  // Puts keys 0..n-1 and flushes them to flash: the keys whose block is then flash-only.
+  std::vector<int> PutAndFlush(int n) {
+    for (int i = 0; i < n; ++i) {
+      Status s = client_->Put(Key(i), Pattern(i, kBlock));
+      EXPECT_TRUE(s.ok()) << i << ": " << s.ToString();
+      if (!s.ok()) return {};
+    }
+    EXPECT_TRUE(ts_->store->FlushFlash().ok());
+    return FlashResident(n);
+  }
+  // Every device call from now on takes `latency`.
+  void SlowDevice(std::chrono::milliseconds latency) {
+    FaultInjectionOptions slow;
+    slow.latency_one_in = 1;
+    slow.latency = latency;
+    fault_->SetOptions(slow);
+  }
   uint64_t StoreStat(const std::string& name) {
     auto st = client_->Stats();
     EXPECT_TRUE(st.ok());
@@ -162,9 +179,7 @@ TEST_F(FlashFaultTest, FullFlashAndFullDramNeverBlock) {
 TEST_F(FlashFaultTest, CorruptFlashBlockInABatchFailsThatKeyOnly) {
   Open(16 << 20);
   constexpr int kN = 80;
-  for (int i = 0; i < kN; ++i) ASSERT_TRUE(client_->Put(Key(i), Pattern(i, kBlock)).ok()) << i;
-  ASSERT_TRUE(ts_->store->FlushFlash().ok());
-  std::vector<int> on_flash = FlashResident(kN);
+  std::vector<int> on_flash = PutAndFlush(kN);
   ASSERT_GE(on_flash.size(), 12u);
   // One batch: 12 flash keys and 4 DRAM keys (the newest); one flash block corrupted on the
   // medium, found by its bytes.
@@ -214,14 +229,9 @@ TEST_F(FlashFaultTest, ClientGoneWhileItsFlashReadsRunLeaksNothing) {
   so.flash_bounce_bytes = 4096;  // raised to one max-size block: 256 KiB = 4 of these
   Open(16 << 20, {}, so);
   constexpr int kN = 80;
-  for (int i = 0; i < kN; ++i) ASSERT_TRUE(client_->Put(Key(i), Pattern(i, kBlock)).ok()) << i;
-  ASSERT_TRUE(ts_->store->FlushFlash().ok());
-  std::vector<int> on_flash = FlashResident(kN);
+  std::vector<int> on_flash = PutAndFlush(kN);
   ASSERT_GE(on_flash.size(), 8u);
-  FaultInjectionOptions slow;
-  slow.latency_one_in = 1;
-  slow.latency = std::chrono::milliseconds(150);
-  fault_->SetOptions(slow);
+  SlowDevice(std::chrono::milliseconds(150));
   {
     auto raw = RawPeer::Connect("127.0.0.1", ts_->server->port());
     ASSERT_NE(raw, nullptr);
@@ -261,14 +271,9 @@ TEST_F(FlashFaultTest, ClientGoneWhileItsFlashReadsRunLeaksNothing) {
 TEST_F(FlashFaultTest, StopWhileFlashReadsRunJoinsTheReaders) {
   Open(16 << 20);
   constexpr int kN = 80;
-  for (int i = 0; i < kN; ++i) ASSERT_TRUE(client_->Put(Key(i), Pattern(i, kBlock)).ok()) << i;
-  ASSERT_TRUE(ts_->store->FlushFlash().ok());
-  std::vector<int> on_flash = FlashResident(kN);
+  std::vector<int> on_flash = PutAndFlush(kN);
   ASSERT_GE(on_flash.size(), 4u);
-  FaultInjectionOptions slow;
-  slow.latency_one_in = 1;
-  slow.latency = std::chrono::milliseconds(300);
-  fault_->SetOptions(slow);
+  SlowDevice(std::chrono::milliseconds(300));
   std::vector<std::string> keys;
   for (int i = 0; i < 4; ++i) keys.push_back(Key(on_flash[i]));
   std::vector<std::byte> pool(4 * kBlock);
