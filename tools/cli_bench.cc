@@ -3,12 +3,14 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <thread>
 
 #include "common/size.h"
@@ -31,7 +33,7 @@ using Stats = std::map<std::string, uint64_t>;
 // One unit of queue depth: a connection, a registered buffer of `batch` blocks, its results.
 struct Worker {
   std::unique_ptr<Client> client;
-  std::vector<std::byte> memory;
+  std::span<std::byte> memory;  // buffer's bytes
   BufferHandle buffer;
   std::vector<uint64_t> latencies_ns;
   uint64_t errors = 0, misses = 0, corrupt = 0;
@@ -110,8 +112,12 @@ Status BenchRun::Connect() {
   workers_.resize(options_.queue_depth);
   for (Worker& w : workers_) {
     ASSIGN_OR_RETURN(w.client, Client::Connect(client_options_));
-    w.memory.assign(static_cast<size_t>(block_) * options_.batch, std::byte{0});
-    ASSIGN_OR_RETURN(w.buffer, w.client->RegisterBuffer(w.memory.data(), w.memory.size()));
+    // Memory from the client library: a shared segment the server maps when it is on this
+    // host (gets are then one memcpy), plain registered memory elsewhere.
+    ASSIGN_OR_RETURN(w.buffer,
+                     w.client->AllocateBuffer(static_cast<size_t>(block_) * options_.batch));
+    w.memory = {static_cast<std::byte*>(w.buffer.data()), w.buffer.size()};
+    std::fill(w.memory.begin(), w.memory.end(), std::byte{0});
   }
   return Status::Ok();
 }

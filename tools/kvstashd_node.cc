@@ -90,14 +90,36 @@ Status KvstashdNode::PrepareFlash() {
   return Status::Ok();
 }
 
+Result<std::unique_ptr<BlockStore>> KvstashdNode::CreateStore(StoreOptions options) {
+  if (shared_arenas_ != nullptr) {
+    options.arena_allocator = SharedArenaAllocator(shared_arenas_);
+    auto store = BlockStore::Create(options);
+    if (store.ok() || store.status().code() != StatusCode::kResourceExhausted) return store;
+    spdlog::warn("no shared-memory arena ({}); this store uses a private one",
+                 store.status().message());
+    options.arena_allocator = nullptr;
+  }
+  return BlockStore::Create(options);
+}
+
 Status KvstashdNode::StartParts() {
-  Result<std::unique_ptr<BlockStore>> store = BlockStore::Create(MakeStoreOptions(config_, flash_));
+  if (config_.shared_arena) {
+    auto arenas = CreateSharedArenas();
+    if (arenas.ok()) {
+      shared_arenas_ = std::move(arenas).value();
+    } else {
+      spdlog::warn("shared arenas unavailable ({}); using private arenas",
+                   arenas.status().message());
+    }
+  }
+  Result<std::unique_ptr<BlockStore>> store = CreateStore(MakeStoreOptions(config_, flash_));
   if (!store.ok()) return Status(store.status().code(), "store: " + store.status().message());
   store_ = std::move(store).value();
   ASSIGN_OR_RETURN(ServerOptions server_options, MakeServerOptions(config_));
+  server_options.shared_arenas = shared_arenas_;
   for (size_t i = 0; i < config_.tenants.size(); ++i) {
     const TenantConfig& t = config_.tenants[i];
-    auto ts = BlockStore::Create(MakeTenantStoreOptions(config_, t));
+    auto ts = CreateStore(MakeTenantStoreOptions(config_, t));
     if (!ts.ok())
       return Status(ts.status().code(), "tenant " + t.name + ": " + ts.status().message());
     tenant_stores_.push_back(std::move(ts).value());

@@ -57,10 +57,14 @@ class KvstashdNode {
   explicit KvstashdNode(const KvstashdConfig& config) : config_(config) {}
   Status PrepareFlash();
   Status StartParts();
+  // BlockStore::Create with the shared-arena allocator when there is one, falling back to a
+  // private arena if shared memory is refused (ResourceExhausted).
+  Result<std::unique_ptr<BlockStore>> CreateStore(StoreOptions options);
 
   KvstashdConfig config_;
   FlashPlan flash_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::shared_ptr<net::SharedArenas> shared_arenas_;  // config_.shared_arena; outlives stores
   std::unique_ptr<BlockStore> store_;
   std::vector<std::unique_ptr<BlockStore>> tenant_stores_;  // parallel to config_.tenants
   std::unique_ptr<Server> server_;

@@ -34,6 +34,8 @@ Status ParseServeArgs(int argc, char** argv, KvstashNodeOptions* o) {
       o->flash_bytes = std::stoull(v);
     } else if (k == "--prefault") {
       o->prefault = v == "1";
+    } else if (k == "--shared-arena") {
+      o->shared_arena = v == "1";
     } else if (k == "--workers") {
       o->workers = static_cast<uint32_t>(std::stoul(v));
     } else {
@@ -63,6 +65,14 @@ int Serve(const KvstashNodeOptions& o) {
     so.flash.regions.region_bytes = o.region_bytes;
     so.flash.admission.kind = "all";  // every block reaches flash: the flash tier is measured
   }
+  std::shared_ptr<net::SharedArenas> arenas;
+  if (o.shared_arena) {
+    Result<std::shared_ptr<net::SharedArenas>> a = CreateSharedArenas();
+    if (!a.ok())
+      return std::fprintf(stderr, "shared arenas: %s\n", a.status().ToString().c_str()), 1;
+    arenas = std::move(a).value();
+    so.arena_allocator = SharedArenaAllocator(arenas);
+  }
   Result<std::unique_ptr<BlockStore>> store = BlockStore::Create(so);
   if (!store.ok()) return std::fprintf(stderr, "store: %s\n", store.status().ToString().c_str()), 1;
   if (o.prefault) {
@@ -78,6 +88,7 @@ int Serve(const KvstashNodeOptions& o) {
   sv.workers = o.workers;
   sv.max_value_bytes = o.region_bytes;
   sv.detect_peer_failure = o.transport != "sm";
+  sv.shared_arenas = arenas;
   Result<std::unique_ptr<Server>> server = Server::Create(sv, store->get());
   if (!server.ok()) {
     return std::fprintf(stderr, "server: %s\n", server.status().ToString().c_str()), 1;
@@ -125,12 +136,13 @@ Result<std::unique_ptr<KvstashPeer>> KvstashPeer::Start(const std::string& self_
                                                         const std::string& log_path) {
   std::unique_ptr<KvstashPeer> peer(new KvstashPeer());
   peer->options_ = options;
-  std::vector<std::string> argv = {self_exe,      "--serve",
-                                   "--transport", options.transport,
-                                   "--dram",      std::to_string(options.dram_bytes),
-                                   "--region",    std::to_string(options.region_bytes),
-                                   "--workers",   std::to_string(options.workers),
-                                   "--prefault",  options.prefault ? "1" : "0"};
+  std::vector<std::string> argv = {self_exe,         "--serve",
+                                   "--transport",    options.transport,
+                                   "--dram",         std::to_string(options.dram_bytes),
+                                   "--region",       std::to_string(options.region_bytes),
+                                   "--workers",      std::to_string(options.workers),
+                                   "--prefault",     options.prefault ? "1" : "0",
+                                   "--shared-arena", options.shared_arena ? "1" : "0"};
   if (!options.flash_path.empty()) {
     argv.insert(argv.end(), {"--flash", options.flash_path, "--flash-bytes",
                              std::to_string(options.flash_bytes)});
@@ -158,7 +170,6 @@ KvstashPeer::~KvstashPeer() {
   set_handle_ = BufferHandle();
   dest_handles_.clear();
   client_.reset();  // handles first, then the client, then the node
-  for (std::byte* p : dests_) FreeAligned(p);
   node_.Stop();
 }
 
@@ -231,19 +242,13 @@ void KvstashPeer::Release(const BlockSet& set) {
 }
 
 Result<std::byte*> KvstashPeer::DestBuffer(uint64_t bytes) {
-  for (size_t i = 0; i < dests_.size(); ++i) {
-    if (dest_handles_[i].size() >= bytes) return dests_[i];
+  for (const BufferHandle& h : dest_handles_) {
+    if (h.size() >= bytes) return static_cast<std::byte*>(h.data());
   }
-  std::byte* p = AllocAligned(bytes);
-  if (p == nullptr) return Status::ResourceExhausted("destination buffer");
-  Result<BufferHandle> h = client_->RegisterBuffer(p, bytes);
-  if (!h.ok()) {
-    FreeAligned(p);
-    return h.status();
-  }
-  dests_.push_back(p);
-  dest_handles_.push_back(std::move(h).value());
-  return p;
+  // Memory from the client library: a shared segment the node maps when it is on this host.
+  ASSIGN_OR_RETURN(BufferHandle h, client_->AllocateBuffer(bytes));
+  dest_handles_.push_back(std::move(h));
+  return static_cast<std::byte*>(dest_handles_.back().data());
 }
 
 std::string KvstashPeer::Note() {
@@ -251,9 +256,11 @@ std::string KvstashPeer::Note() {
   if (!now.ok()) return "stats unavailable: " + now.status().ToString();
   auto delta = [&](const char* k) { return (*now)[k] - stats_at_prepare_[k]; };
   uint64_t dram = delta("server.get_bytes_dram"), flash = delta("server.get_bytes_flash");
+  uint64_t mapped = delta("server.get_bytes_mapped");
   std::ostringstream os;
   os << "served dram=" << dram << "B flash=" << flash << "B";
   if (dram + flash > 0) os << " (flash " << 100.0 * flash / (dram + flash) << "%)";
+  os << " mapped=" << mapped << "B";
   if (put_retries_ > 0) os << "; " << put_retries_ << " puts retried after ResourceExhausted";
   put_retries_ = 0;
   return os.str();

@@ -38,6 +38,9 @@ struct KvstashNodeOptions {
   // Touch every arena page before serving (as a long-running node's arena is): the first-touch
   // page faults (zeroing, THP) are then not charged to the benchmark's first puts.
   bool prefault = true;
+  // Arena in shared memory from UCX (net/shared_arenas.h): a client on this host puts with one
+  // memcpy. false: a private arena, every put a UCX put (software-emulated over sm in 1.13).
+  bool shared_arena = true;
   bool send_checksums = true;  // client sends XXH3-64 of each value; the server verifies
 };
 
@@ -78,7 +81,6 @@ class KvstashPeer : public PeerStore {
   std::unique_ptr<Client> client_;
   BufferHandle set_handle_;
   const BlockSet* registered_set_ = nullptr;
-  std::vector<std::byte*> dests_;
   std::vector<BufferHandle> dest_handles_;
   std::map<std::string, uint64_t> stats_at_prepare_;
   std::vector<PutItem> put_items_;

@@ -120,6 +120,7 @@ class Runner {
   std::unique_ptr<KvstashPeer> StartKvstash(const std::string& name, KvstashNodeOptions ko) {
     ko.send_checksums = o_.send_checksums;
     ko.prefault = o_.prefault;
+    ko.shared_arena = o_.shared_arena;
     Result<std::unique_ptr<KvstashPeer>> p =
         KvstashPeer::Start(o_.self_exe, ko, o_.workdir + "/" + name + ".log");
     if (!p.ok()) {
@@ -216,6 +217,7 @@ Result<PeerReport> RunPeers(const PeersOptions& options) {
                    {"kvstash_checksums", o.send_checksums},
                    {"warmup", o.warmup},
                    {"kvstash_arena_prefault", o.prefault},
+                   {"kvstash_shared_arena", o.shared_arena},
                    {"workdir", o.workdir}};
   c["transports"] = {{"kvstash-sm", "UCX_TLS=" + UcxTlsFor("sm") + ", no peer-failure mode"},
                      {"kvstash-tcp", "UCX_TLS=" + UcxTlsFor("tcp")}};

@@ -43,6 +43,7 @@ struct PeersOptions {
   uint64_t qd1_bytes = 256ull << 20;  // caps qd1_samples x block size
   bool warmup = true;                 // untimed put + clear of each DRAM working set first
   bool prefault = true;               // kvstash node touches its whole arena before serving
+  bool shared_arena = true;           // kvstash node's arena in UCX shared memory
   bool send_checksums = true;         // kvstash client: XXH3 of each value, verified by the server
   bool filestore_fdatasync = false;
   std::string workdir;  // temporary files (flash file, file store, redis); "" = mkdtemp in /tmp

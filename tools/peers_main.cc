@@ -82,9 +82,11 @@ int Run(int argc, char** argv) {
   app.add_flag("--keep-workdir", o.keep_workdir, "keep it (logs of every server)");
   app.add_flag("--no-checksums", no_checksums, "kvstash client sends no XXH3 checksums");
   app.add_flag("--fsync", o.filestore_fdatasync, "file store: fdatasync each file");
-  bool no_warmup = false, no_prefault = false;
+  bool no_warmup = false, no_prefault = false, private_arena = false;
   app.add_flag("--no-warmup", no_warmup, "no untimed put+clear before the timed DRAM runs");
   app.add_flag("--no-prefault", no_prefault, "kvstash node does not pre-touch its arena");
+  app.add_flag("--private-arena", private_arena,
+               "kvstash node's arena is private memory (every put a UCX put), not shared");
   app.add_option("--mooncake-script", o.mooncake_script, "bench_mooncake.py");
   app.add_option("--mooncake-timeout", o.mooncake_timeout_s, "seconds (default 150)");
   app.add_option("--python", o.python, "python for the Mooncake helper (default python3)");
@@ -97,6 +99,7 @@ int Run(int argc, char** argv) {
   o.send_checksums = !no_checksums;
   o.warmup = !no_warmup;
   o.prefault = !no_prefault;
+  o.shared_arena = !private_arena;
   if (quick) {
     o.dram_bytes_per_size = 32ull << 20;
     o.flash_bytes_per_size = 256ull << 20;

@@ -59,6 +59,12 @@ Status ApplyPeerFailure(const std::string& text, KvstashdConfig* c) {
   return Status::Ok();
 }
 
+Status ApplySharedArena(const std::string& text, KvstashdConfig* c) {
+  if (text != "on" && text != "off") return Status::InvalidArgument("expected on or off");
+  c->shared_arena = text == "on";
+  return Status::Ok();
+}
+
 Status ApplyAdmission(const std::string& text, KvstashdConfig* c) {
   ASSIGN_OR_RETURN(c->admission, ParseAdmissionKind(text));
   return Status::Ok();
@@ -71,6 +77,9 @@ class KvstashdFlags {
     using C = KvstashdConfig;
     Add("--listen", "HOST:PORT of the UCX listener", StringTo(&C::listen));
     Add("--dram", "DRAM arena SIZE, e.g. 1GiB", SizeTo(&C::dram_bytes));
+    Add("--shared-arena",
+        "on|off: arena in shared memory from UCX, so clients on this host put with one memcpy",
+        ApplySharedArena);
     Add("--flash", "flash file or block device PATH; '' disables flash", StringTo(&C::flash_path));
     Add("--flash-size", "flash SIZE; 0 = auto (free space, at most 8GiB)", SizeTo(&C::flash_bytes));
     Add("--region-size", "region SIZE of the DRAM and flash tiers", SizeTo(&C::region_bytes));

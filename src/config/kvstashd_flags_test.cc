@@ -67,6 +67,8 @@ TEST(KvstashdFlagsTest, EveryFlag) {
                   "0",
                   "--peer-failure",
                   "off",
+                  "--shared-arena",
+                  "off",
                   "--flash-readers",
                   "2"});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -81,6 +83,7 @@ TEST(KvstashdFlagsTest, EveryFlag) {
   EXPECT_EQ(c.lease_ms, 500u);
   EXPECT_EQ(c.metrics_listen, "127.0.0.1:0");
   EXPECT_EQ(c.log_level, "warn");
+  EXPECT_FALSE(c.shared_arena);
   EXPECT_FALSE(c.detect_peer_failure);
   EXPECT_EQ(c.flash_readers, 2u);
 }
@@ -124,6 +127,7 @@ TEST(KvstashdFlagsTest, RejectsBadInputWithClearMessages) {
   ExpectError({"--admission", "none"}, "must be 'reuse', 'prefix' or 'all'");
   ExpectError({"--flash-readers", "0"}, "flash.readers (0) must be in 1..64");
   ExpectError({"--peer-failure", "maybe"}, "--peer-failure: expected on or off");
+  ExpectError({"--shared-arena", "1"}, "--shared-arena: expected on or off");
   ExpectError({"--bogus"}, "--bogus");
   ExpectError({"--config", "/nonexistent/k.toml"}, "/nonexistent/k.toml");
   TempToml bad("[dram]\nsise = 1\n");

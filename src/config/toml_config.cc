@@ -141,7 +141,8 @@ const std::vector<Field<C>>& SectionFields(std::string_view section) {
       {"lease_ms", Uint(&C::lease_ms)},
       {"detect_peer_failure", Bool(&C::detect_peer_failure)}};
   static const std::vector<Field<C>> kDram = {{"size", Size(&C::dram_bytes)},
-                                              {"region_size", Size(&C::region_bytes)}};
+                                              {"region_size", Size(&C::region_bytes)},
+                                              {"shared", Bool(&C::shared_arena)}};
   static const std::vector<Field<C>> kFlash = {{"path", String(&C::flash_path)},
                                                {"size", SetFlashSize},
                                                {"trim_rate", Size(&C::trim_bytes_per_s)},

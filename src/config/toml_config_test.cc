@@ -22,6 +22,7 @@ detect_peer_failure = false
 [dram]
 size = "2GiB"
 region_size = 33554432
+shared = false
 
 [flash]
 path = "/tmp/kvstash-test.flash"
@@ -79,6 +80,7 @@ TEST(TomlConfigTest, ParsesEveryKey) {
   EXPECT_FALSE(c.detect_peer_failure);
   EXPECT_EQ(c.dram_bytes, 2ull << 30);
   EXPECT_EQ(c.region_bytes, 32ull << 20);
+  EXPECT_FALSE(c.shared_arena);
   EXPECT_EQ(c.flash_path, "/tmp/kvstash-test.flash");
   EXPECT_EQ(c.flash_bytes, 4ull << 30);
   EXPECT_EQ(c.trim_bytes_per_s, 512ull << 20);

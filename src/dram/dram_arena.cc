@@ -40,7 +40,33 @@ Result<std::unique_ptr<DramArena>> DramArena::Create(uint64_t bytes, bool try_hu
   return std::unique_ptr<DramArena>(new DramArena(static_cast<std::byte*>(p), size, backing));
 }
 
-DramArena::~DramArena() { munmap(base_, size_); }
+Result<std::unique_ptr<DramArena>> DramArena::Adopt(ArenaMemory memory, bool prefault) {
+  if (memory.base == nullptr || memory.size == 0 || !memory.release) {
+    return Status::InvalidArgument("adopted arena memory is empty or has no release");
+  }
+  if (prefault) {
+    // Touch without changing a byte (MADV_POPULATE_WRITE where the kernel has it).
+#ifdef MADV_POPULATE_WRITE
+    bool populated = madvise(memory.base, memory.size, MADV_POPULATE_WRITE) == 0;
+#else
+    bool populated = false;
+#endif
+    for (uint64_t off = 0; !populated && off < memory.size; off += 4096) {
+      auto* b = reinterpret_cast<volatile std::byte*>(memory.base + off);
+      *b = *b;
+    }
+  }
+  return std::unique_ptr<DramArena>(
+      new DramArena(memory.base, memory.size, memory.backing, std::move(memory.release)));
+}
+
+DramArena::~DramArena() {
+  if (release_) {
+    release_();
+  } else {
+    munmap(base_, size_);
+  }
+}
 
 std::span<std::byte> DramArena::At(ArenaOffset offset, uint64_t len) const {
   if (offset.value() > size_ || len > size_ - offset.value()) {

@@ -1,7 +1,9 @@
-// DramArena: one large anonymous mapping holding every DRAM-tier block. Created once and
-// registered once with the transport (ucp_mem_map), so the data path never registers memory
-// per I/O. Backed by explicit huge pages (MAP_HUGETLB) when the kernel has them reserved,
-// otherwise by transparent huge pages (madvise), otherwise by 4 KiB pages.
+// DramArena: one large mapping holding every DRAM-tier block. Created once and registered once
+// with the transport (ucp_mem_map), so the data path never registers memory per I/O. Create():
+// an anonymous mapping backed by explicit huge pages (MAP_HUGETLB) when the kernel has them
+// reserved, otherwise by transparent huge pages (madvise), otherwise by 4 KiB pages. Adopt():
+// memory from an ArenaAllocator (the server's: a shared segment from UCX that clients on the
+// same host map and write with memcpy, net/shared_arenas.h).
 //
 // Thread safety: immutable after Create(); the bytes themselves are synchronised by the
 // engine's lifecycle (a writer owns an ALLOCATED range; readers hold pins).
@@ -18,7 +20,19 @@
 
 namespace kvstash {
 
-enum class PageBacking : uint8_t { kHugeTlb, kTransparentHuge, kSmall };
+#include <functional>
+
+enum class PageBacking : uint8_t { kHugeTlb, kTransparentHuge, kSmall, kShared };
+
+// Arena memory from elsewhere: [base, base+size), given back by `release` (never null).
+struct ArenaMemory {
+  std::byte* base = nullptr;
+  uint64_t size = 0;
+  PageBacking backing = PageBacking::kShared;
+  std::function<void()> release;
+};
+// Returns memory of at least `bytes` bytes. Errors: ResourceExhausted.
+using ArenaAllocator = std::function<Result<ArenaMemory>(uint64_t bytes)>;
 
 class DramArena {
  public:
@@ -28,6 +42,9 @@ class DramArena {
   // the kernel refuses.
   static Result<std::unique_ptr<DramArena>> Create(uint64_t bytes, bool try_hugepages,
                                                    bool prefault = false);
+  // Takes `memory` (released by the destructor). `prefault`: fault every page in now.
+  // InvalidArgument if it is empty or has no release.
+  static Result<std::unique_ptr<DramArena>> Adopt(ArenaMemory memory, bool prefault);
   ~DramArena();
   DramArena(const DramArena&) = delete;
   DramArena& operator=(const DramArena&) = delete;
@@ -41,11 +58,13 @@ class DramArena {
   std::span<std::byte> At(ArenaOffset offset, uint64_t len) const;
 
  private:
-  DramArena(std::byte* base, uint64_t size, PageBacking backing)
-      : base_(base), size_(size), backing_(backing) {}
+  DramArena(std::byte* base, uint64_t size, PageBacking backing,
+            std::function<void()> release = nullptr)
+      : base_(base), size_(size), backing_(backing), release_(std::move(release)) {}
   std::byte* const base_;
   const uint64_t size_;
   const PageBacking backing_;
+  std::function<void()> release_;  // null: munmap
 };
 
 }  // namespace kvstash

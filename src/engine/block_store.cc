@@ -429,7 +429,17 @@ void BlockStore::Impl::MaintenanceLoop() {
 Result<std::unique_ptr<BlockStore>> BlockStore::Create(const StoreOptions& options) {
   RETURN_IF_ERROR(options.Validate());
   uint64_t bytes = options.dram_bytes / options.dram_region_bytes * options.dram_region_bytes;
-  ASSIGN_OR_RETURN(auto arena, DramArena::Create(bytes, options.try_hugepages, options.prefault));
+  std::unique_ptr<DramArena> arena;
+  if (options.arena_allocator) {
+    ASSIGN_OR_RETURN(ArenaMemory memory, options.arena_allocator(bytes));
+    if (memory.size < bytes) {
+      if (memory.release) memory.release();
+      return Status::Internal("arena allocator returned less than asked");
+    }
+    ASSIGN_OR_RETURN(arena, DramArena::Adopt(std::move(memory), options.prefault));
+  } else {
+    ASSIGN_OR_RETURN(arena, DramArena::Create(bytes, options.try_hugepages, options.prefault));
+  }
   std::unique_ptr<BlockStore> store(new BlockStore(options));
   store->impl_ = std::make_unique<Impl>(options, std::move(arena));
   Impl* impl = store->impl_.get();
@@ -706,7 +716,10 @@ StoreStats BlockStore::Stats() const {
   s.dram_regions_free = d.free_regions;
   s.dram_region_recycles = d.recycles;
   s.dram_copies_dropped = m.dram_copies_dropped.load();
-  s.dram_hugepages = m.arena->backing() == PageBacking::kSmall ? 0 : 1;
+  s.dram_hugepages = m.arena->backing() == PageBacking::kHugeTlb ||
+                             m.arena->backing() == PageBacking::kTransparentHuge
+                         ? 1
+                         : 0;
   s.dram_payload_memcpy_bytes = m.dram_memcpy_bytes.load();
   s.flash_reinserted = m.reinserted.load();
   s.flash_read_errors = m.flash_read_failures.load();

@@ -29,6 +29,7 @@
 
 #include "common/clock.h"
 #include "common/types.h"
+#include "dram/dram_arena.h"
 #include "engine/flash_tier.h"
 #include "engine/store_stats.h"
 #include "flash/region_store.h"
@@ -51,6 +52,9 @@ struct StoreOptions {
   bool prefault = true;                      // touch the whole arena at start (no page faults
                                              // on the data path)
   Clock* clock = Clock::Real();              // not owned; must outlive the store
+  // Where the arena's memory comes from; unset: an anonymous mapping (try_hugepages). The
+  // server's node sets it to shared memory that local clients map (net/shared_arenas.h).
+  ArenaAllocator arena_allocator;
 
   // Flash tier: used when flash.path is set or flash_device is injected (not owned; tests).
   FlashOptions flash;

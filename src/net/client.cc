@@ -166,6 +166,18 @@ Result<BufferHandle> Client::RegisterBuffer(void* data, size_t size) {
   return BufferHandle(this, reg->id, data, size);
 }
 
+Result<BufferHandle> Client::AllocateBuffer(size_t size) {
+  Impl& im = *impl_;
+  MutexLock lock(&im.mu);
+  ASSIGN_OR_RETURN(net::Registration * reg, im.registry.Allocate(*im.context, size));
+  auto id = im.ServerBufferId(*reg, im.Deadline());
+  if (!id.ok()) {
+    im.registry.Remove(reg->id);
+    return id.status();
+  }
+  return BufferHandle(this, reg->id, reg->memory->address(), size);
+}
+
 void Client::UnregisterBuffer(uint64_t id) {
   Impl& im = *impl_;
   MutexLock lock(&im.mu);
@@ -282,7 +294,9 @@ Result<std::map<std::string, uint64_t>> Client::Stats() {
   ASSIGN_OR_RETURN(auto body, im.Call(Opcode::kStats, net::StatsRequest{}, deadline));
   net::StatsReply rep;
   RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(body), im.conn->limits(), &rep));
-  return std::map<std::string, uint64_t>(rep.entries.begin(), rep.entries.end());
+  std::map<std::string, uint64_t> out(rep.entries.begin(), rep.entries.end());
+  out["client.put_bytes_mapped"] = im.put_bytes_mapped;
+  return out;
 }
 
 std::future<Result<std::vector<Status>>> Client::PutBatchAsync(std::vector<PutItem> items) {

@@ -86,6 +86,8 @@ Status ClientConnection::Hello(const ClientOptions& options, SteadyTime deadline
     return Status::Unavailable("server arena key: " + rkey.status().message());
   }
   arena_rkey_ = std::move(rkey).value();
+  // A server on this host with its arena in shared memory: puts become one memcpy.
+  arena_mapped_ = arena_rkey_->Map(arena_address_, arena_bytes_, options.populate_arena_mapping);
   return Status::Ok();
 }
 

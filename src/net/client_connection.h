@@ -67,6 +67,8 @@ class ClientConnection {
   uint64_t arena_address() const { return arena_address_; }
   uint64_t arena_bytes() const { return arena_bytes_; }
   ucp_rkey_h arena_rkey() const { return arena_rkey_->get(); }
+  // The server's arena mapped into this process (same host, shared-memory arena), or nullptr.
+  std::byte* arena_mapped() const { return arena_mapped_; }
   const Limits& limits() const { return limits_; }
 
  private:
@@ -84,6 +86,7 @@ class ClientConnection {
   uint64_t arena_address_ = 0;
   uint64_t arena_bytes_ = 0;
   std::unique_ptr<RemoteKey> arena_rkey_;
+  std::byte* arena_mapped_ = nullptr;  // valid while arena_rkey_ lives
   Limits limits_;
 };
 

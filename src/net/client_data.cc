@@ -1,6 +1,7 @@
 // kvstash::Client data path.
 //
 // Put:  Allocate(batch) -> ucp_put_nbx of each granted value straight into the server arena
+//       (or one memcpy when the arena is a shared segment mapped here: a server on this host)
 //       -> one endpoint flush (remote completion) -> Commit(batch, checksums).
 // Get:  Get(batch of {key, buffer id, offset, capacity}) -> the server puts each hit into our
 //       registered memory and flushes before it replies. Destinations outside any registered
@@ -32,6 +33,11 @@ Status Client::Impl::PutBytes(std::span<const std::byte> value, uint64_t remote,
     }
     p.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
     p.memory_type = UCS_MEMORY_TYPE_CUDA;
+  } else if (std::byte* arena = conn->arena_mapped()) {
+    // The caller checked the range against the arena's bounds.
+    std::memcpy(arena + (remote - conn->arena_address()), value.data(), value.size());
+    put_bytes_mapped += value.size();
+    return Status::Ok();
   }
   // Inside a registered buffer: use its handle. Otherwise UCX registers on the fly through its
   // registration cache, which tracks unmaps (so a freed and reused address is never stale).

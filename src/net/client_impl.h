@@ -51,6 +51,8 @@ struct Client::Impl {
   net::HostBuffer staging ABSL_GUARDED_BY(mu);  // before `registry`: unmapped, then freed
   net::ClientRegistry registry ABSL_GUARDED_BY(mu);
   size_t staging_bytes ABSL_GUARDED_BY(mu) = 0;
+  // Put bytes copied straight into the server's mapped arena ("client.put_bytes_mapped").
+  uint64_t put_bytes_mapped ABSL_GUARDED_BY(mu) = 0;
   uint64_t staging_reg ABSL_GUARDED_BY(mu) = 0;  // registry id of `staging`
   std::atomic<bool> connected{false};
   TaskQueue executor;  // ~Client drains it before anything else goes

@@ -4,6 +4,21 @@ namespace kvstash::net {
 
 Result<Registration*> ClientRegistry::Add(UcxContext& context, void* data, size_t size) {
   if (data == nullptr || size == 0) return Status::InvalidArgument("empty buffer");
+  RETURN_IF_ERROR(CheckFree(data, size));
+  // UNKNOWN lets UCX detect device memory (CUDA-aware builds register VRAM directly).
+  ASSIGN_OR_RETURN(auto mem, UcxMemory::Map(context, data, size, UCS_MEMORY_TYPE_UNKNOWN));
+  return Insert(std::move(mem));
+}
+
+Result<Registration*> ClientRegistry::Allocate(UcxContext& context, size_t size) {
+  if (size == 0) return Status::InvalidArgument("empty buffer");
+  ASSIGN_OR_RETURN(auto mem, UcxMemory::Allocate(context, size));
+  // Fresh memory cannot overlap a live registration; checked anyway (a UCX bug would be silent).
+  RETURN_IF_ERROR(CheckFree(mem->address(), size));
+  return Insert(std::move(mem));
+}
+
+Status ClientRegistry::CheckFree(void* data, size_t size) const {
   auto start = reinterpret_cast<uintptr_t>(data);
   if (start + size < start) return Status::InvalidArgument("buffer wraps");
   auto next = by_addr_.lower_bound(start);
@@ -16,8 +31,11 @@ Result<Registration*> ClientRegistry::Add(UcxContext& context, void* data, size_
       return Status::InvalidArgument("buffer overlaps a registered buffer");
     }
   }
-  // UNKNOWN lets UCX detect device memory (CUDA-aware builds register VRAM directly).
-  ASSIGN_OR_RETURN(auto mem, UcxMemory::Map(context, data, size, UCS_MEMORY_TYPE_UNKNOWN));
+  return Status::Ok();
+}
+
+Registration* ClientRegistry::Insert(std::unique_ptr<UcxMemory> mem) {
+  auto start = reinterpret_cast<uintptr_t>(mem->address());
   auto reg = std::make_unique<Registration>();
   reg->id = next_id_++;
   reg->memory = std::move(mem);

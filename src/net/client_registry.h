@@ -29,6 +29,8 @@ class ClientRegistry {
   // Maps [data, data+size). Overlapping an existing registration is InvalidArgument (a
   // lookup must be unambiguous).
   Result<Registration*> Add(UcxContext& context, void* data, size_t size);
+  // Allocates `size` bytes through UCX (UcxMemory::Allocate; freed by Remove) and maps them.
+  Result<Registration*> Allocate(UcxContext& context, size_t size);
   void Remove(uint64_t id);
   Registration* Get(uint64_t id);
   // The registration containing [p, p+n), or nullptr.
@@ -40,6 +42,10 @@ class ClientRegistry {
   }
 
  private:
+  // InvalidArgument if [data, data+size) wraps or overlaps a registration.
+  Status CheckFree(void* data, size_t size) const;
+  Registration* Insert(std::unique_ptr<UcxMemory> mem);
+
   uint64_t next_id_ = 1;
   std::map<uintptr_t, std::unique_ptr<Registration>> by_addr_;  // keyed by start address
 };

@@ -252,5 +252,92 @@ TEST_F(NetTest, CApiRoundTrip) {
   kvstash_client_close(c);
 }
 
+// kvstashd's default: the arena is a shared segment from UCX. Over shared memory a client maps
+// it and puts with memcpy, and the server maps an AllocateBuffer'd buffer and gets with memcpy;
+// over TCP neither can be mapped and both go through UCX. Either way every byte is right.
+TEST(NetSharedArenaTest, SameHostPutsAndGetsAreOneMemcpyAndExact) {
+  auto server = StartSharedArenaServer();
+  ASSERT_NE(server, nullptr);
+  auto c = Client::Connect(TestClientOptions(*server));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  std::unique_ptr<Client> client = std::move(c).value();
+
+  const size_t sizes[] = {1, 4095, 4097, (1 << 20) + 13, 8 << 20};
+  uint64_t total = 0;
+  for (size_t n : sizes) total += n;
+  auto allocated = client->AllocateBuffer(total + 64);
+  ASSERT_TRUE(allocated.ok()) << allocated.status().ToString();
+  auto* pool = static_cast<std::byte*>(allocated->data());
+  std::vector<std::byte> caller_memory(total + 64);
+  auto registered = client->RegisterBuffer(caller_memory.data(), caller_memory.size());
+  ASSERT_TRUE(registered.ok()) << registered.status().ToString();
+
+  std::vector<PutItem> puts;
+  std::vector<std::vector<std::byte>> values;
+  std::vector<std::string> keys;
+  for (size_t n : sizes) keys.push_back("shared-" + std::to_string(n));
+  for (size_t i = 0; i < keys.size(); ++i) values.push_back(Pattern(SeedOf(keys[i]), sizes[i]));
+  for (size_t i = 0; i < keys.size(); ++i) puts.push_back({keys[i], values[i]});
+  auto put = client->PutBatch(puts);
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  for (const Status& s : *put) ASSERT_TRUE(s.ok()) << s.ToString();
+
+  // Into the allocated buffer at odd offsets, then into caller memory.
+  for (std::byte* base : {pool, caller_memory.data()}) {
+    std::vector<GetItem> gets;
+    size_t off = 3;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      gets.push_back({keys[i], std::span(base + off, sizes[i])});
+      off += sizes[i];
+    }
+    auto got = client->GetBatch(gets);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    for (size_t i = 0; i < keys.size(); ++i) {
+      ASSERT_TRUE((*got)[i].ok()) << (*got)[i].status().ToString();
+      ASSERT_EQ(*(*got)[i], sizes[i]);
+      ASSERT_TRUE(std::equal(values[i].begin(), values[i].end(), gets[i].dest.begin())) << i;
+    }
+  }
+  auto stats = client->Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  ServerStats st = server->server->Stats();
+  EXPECT_EQ(st.get_bytes_dram, 2 * total);
+  if (ShmMode()) {
+    EXPECT_EQ(stats->at("client.put_bytes_mapped"), total);
+    EXPECT_EQ(st.get_bytes_mapped, total) << "only the allocated buffer is mapped";
+    EXPECT_EQ(st.dram_payload_memcpy_bytes, total);
+  } else {
+    EXPECT_EQ(stats->at("client.put_bytes_mapped"), 0u);
+    EXPECT_EQ(st.get_bytes_mapped, 0u);
+    EXPECT_EQ(st.dram_payload_memcpy_bytes, 0u);
+  }
+  EXPECT_EQ(server->store->Stats().blocks_committed, keys.size());
+}
+
+// A client that allocated the memory, got blocks into it and went away: the server drops its
+// mapping with the connection and keeps serving others.
+TEST(NetSharedArenaTest, ClientGoneWithItsAllocatedBufferLeavesServerServing) {
+  auto server = StartSharedArenaServer();
+  ASSERT_NE(server, nullptr);
+  auto value = Pattern(7, 300000);
+  {
+    auto c = Client::Connect(TestClientOptions(*server));
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    auto buf = (*c)->AllocateBuffer(value.size());
+    ASSERT_TRUE(buf.ok()) << buf.status().ToString();
+    ASSERT_TRUE((*c)->Put("k", value).ok());
+    auto got = (*c)->Get("k", std::span(static_cast<std::byte*>(buf->data()), value.size()));
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+  }
+  auto c = Client::Connect(TestClientOptions(*server));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto buf = (*c)->AllocateBuffer(value.size());
+  ASSERT_TRUE(buf.ok()) << buf.status().ToString();
+  auto dest = std::span(static_cast<std::byte*>(buf->data()), value.size());
+  auto got = (*c)->Get("k", dest);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(std::equal(value.begin(), value.end(), dest.begin()));
+}
+
 }  // namespace
 }  // namespace kvstash::testing

@@ -21,6 +21,7 @@
 namespace kvstash::testing {
 
 struct TestServer {
+  std::shared_ptr<net::SharedArenas> arenas;  // StartSharedArenaServer only; outlives store
   std::unique_ptr<BlockStore> store;
   std::unique_ptr<Server> server;
   std::string address() const { return "127.0.0.1:" + std::to_string(server->port()); }
@@ -35,6 +36,9 @@ StoreOptions SmallFlashStoreOptions(Device* flash);
 std::unique_ptr<TestServer> StartServer(uint16_t port = 0, uint32_t workers = 1,
                                         StoreOptions store_options = TestStoreOptions(),
                                         ServerOptions server_options = {});
+// As StartServer(), with the arena in shared memory from UCX (net/shared_arenas.h), as
+// kvstashd has it by default.
+std::unique_ptr<TestServer> StartSharedArenaServer(StoreOptions store_options = TestStoreOptions());
 // Restarts a server on the same port with the same store.
 std::unique_ptr<Server> StartServerOn(BlockStore* store, uint16_t port);
 

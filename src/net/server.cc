@@ -8,6 +8,7 @@
 #include "engine/block_store.h"
 #include "net/server_tenants.h"
 #include "net/server_worker.h"
+#include "net/shared_arenas.h"
 #include "net/ucx_endpoint.h"
 
 namespace kvstash {
@@ -50,7 +51,7 @@ Status ServerOptions::Validate() const {
 
 struct Server::Impl {
   ServerShared shared;
-  std::unique_ptr<net::UcxContext> context;
+  std::shared_ptr<net::UcxContext> context;
   std::unique_ptr<net::TenantTable> tenants;  // owns the registered arenas
   std::vector<std::unique_ptr<ServerWorker>> workers;
   std::atomic<uint64_t> next_worker{0};
@@ -61,6 +62,14 @@ struct Server::Impl {
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Server::~Server() { Stop(); }
+
+Result<std::shared_ptr<net::SharedArenas>> CreateSharedArenas() {
+  return net::SharedArenas::Create();
+}
+
+ArenaAllocator SharedArenaAllocator(const std::shared_ptr<net::SharedArenas>& arenas) {
+  return arenas->Allocator();
+}
 
 Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, BlockStore* store) {
   RETURN_IF_ERROR(options.Validate());
@@ -73,7 +82,11 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, BlockStore
   sh.limits.max_value_bytes = sh.options.max_value_bytes;
   sh.limits.max_batch_keys = sh.options.max_batch_keys;
   sh.limits.max_outstanding = sh.options.max_outstanding_per_connection;
-  ASSIGN_OR_RETURN(impl->context, net::UcxContext::Create());
+  if (sh.options.shared_arenas != nullptr) {
+    impl->context = sh.options.shared_arenas->context();
+  } else {
+    ASSIGN_OR_RETURN(impl->context, net::UcxContext::Create());
+  }
   sh.context = impl->context.get();
   ASSIGN_OR_RETURN(impl->tenants, net::TenantTable::Create(sh.options, store, *impl->context));
   sh.tenants = impl->tenants.get();

@@ -3,12 +3,15 @@
 // Shape: N shared-nothing worker threads, each owning one ucp_worker and the connections
 // assigned to it (round robin). Worker 0 also owns the ucp_listener and, every
 // `lease_sweep_interval`, calls BlockStore::ExpireLeases(). The DRAM arena is registered once
-// at Create() (ucp_mem_map of store->arena_base()); clients put payload bytes straight into it
-// and the server copies no payload byte on the DRAM path (`dram_payload_memcpy_bytes` stays 0).
+// at Create() (ucp_mem_map of store->arena_base(), or at allocation when it came from
+// SharedArenas); clients put payload bytes straight into it (a same-host client into its
+// mapping of a shared arena, with memcpy) and the server copies no payload byte of a put.
 // Gets are ucp_put_nbx from the arena (or, for flash blocks, from registered bounce memory
 // filled by the worker's reader threads) into the client's registered buffer, then an
 // endpoint flush, then the reply; what a put reads from (DRAM pins, bounce memory) is
-// released only after the flush completes.
+// released only after the flush completes. A client buffer the server can map (same host,
+// Client::AllocateBuffer) is filled with memcpy instead (`get_bytes_mapped`; on the DRAM path
+// also `dram_payload_memcpy_bytes`, which otherwise stays 0).
 //
 // Tenants (ServerOptions::tenants, net/server_tenants.h): Hello's token is checked (constant
 // time) for the namespace asked for; the connection is then bound to that namespace and to
@@ -32,11 +35,22 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "dram/dram_arena.h"
 #include "kvstash/status.h"
 
 namespace kvstash {
 
 class BlockStore;
+namespace net {
+class SharedArenas;  // net/shared_arenas.h
+}  // namespace net
+
+// Arenas in shared memory allocated through UCX, for the stores a Server will serve: a client
+// on the same host maps the arena and puts a block with one memcpy (net/shared_arenas.h).
+// Pass the handle as ServerOptions::shared_arenas and SharedArenaAllocator(handle) as
+// StoreOptions::arena_allocator of every such store. Errors: those of UCX initialization.
+Result<std::shared_ptr<net::SharedArenas>> CreateSharedArenas();
+ArenaAllocator SharedArenaAllocator(const std::shared_ptr<net::SharedArenas>& arenas);
 
 // A tenant: the namespace it owns, the token that grants it, and the store that serves it.
 // A tenant with its own store gets its own registered arena: its clients receive only that
@@ -77,6 +91,10 @@ struct ServerOptions {
   uint32_t flash_readers = 4;  // 1..64 per worker
   // The store's clock (lease deadlines are reported to clients relative to it). Not owned.
   Clock* clock = Clock::Real();
+  // Set when the stores' arenas came from CreateSharedArenas(): the server uses its UCX
+  // context and the registrations made at allocation. Null: the server creates a context and
+  // registers each arena (ucp_mem_map).
+  std::shared_ptr<net::SharedArenas> shared_arenas;
 
   // InvalidArgument naming the first bad field.
   Status Validate() const;
@@ -113,6 +131,7 @@ struct ServerStats {
   uint64_t flash_reads_unavailable = 0;    // flash hits the engine could not read here
   uint64_t put_errors = 0;                 // failed ucp_put_nbx / flush (client gone)
   uint64_t dram_payload_memcpy_bytes = 0;  // payload bytes the CPU copied on the DRAM path
+  uint64_t get_bytes_mapped = 0;  // of get_bytes_*: memcpy into a client's mapped shared segment
 
   // ("server.<field>", value) for every field above, in declaration order.
   std::vector<std::pair<std::string, uint64_t>> ToPairs() const;
@@ -120,7 +139,8 @@ struct ServerStats {
 
 class Server {
  public:
-  // Validates `options`, creates the UCX context and registers store->arena_base() once.
+  // Validates `options`, creates the UCX context (or takes options.shared_arenas') and
+  // registers store->arena_base() once (or finds its registration there).
   // `store` is not owned and must outlive the Server. Errors: InvalidArgument (options),
   // Unavailable/Internal (UCX failed).
   static Result<std::unique_ptr<Server>> Create(ServerOptions options, BlockStore* store);

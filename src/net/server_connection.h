@@ -28,6 +28,9 @@ struct RemoteBuffer {
   uint64_t address = 0;
   uint64_t length = 0;
   std::unique_ptr<RemoteKey> rkey;
+  // The buffer mapped into this process when the client is on this host and allocated it as
+  // shared memory (RemoteKey::Map): gets copy into it with memcpy instead of a UCX put.
+  std::byte* mapped = nullptr;
 
   // True if [offset, offset+n) lies inside the buffer.
   bool Contains(uint64_t offset, uint64_t n) const {

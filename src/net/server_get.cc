@@ -1,6 +1,7 @@
 // ServerWorker: the Get path. For every hit, a one-sided ucp_put_nbx moves the block into the
-// client's registered buffer: from the arena (DRAM pin; zero copy, at once) or from a slice
-// of the worker's registered bounce memory (flash pin) once the reader threads have read it
+// client's registered buffer (or, for a client on this host whose buffer is a shared segment
+// mapped here, one memcpy: RemoteBuffer::mapped): from the arena (DRAM pin; at once) or from a
+// slice of the worker's registered bounce memory (flash pin) once the reader threads have read it
 // there (server_flash_reader.h), so the event loop never waits for the device and the flash
 // reads of every Get in flight overlap. A Get's flash hits are cut into chunks spread over the
 // reader threads; each chunk is put and flushed as soon as it is read, so one Get's reads,
@@ -12,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/logging.h"
 #include "net/server_worker.h"
@@ -45,6 +47,13 @@ bool FlushNow(ucp_ep_h ep, ucp_send_nbx_callback_t done, void* user_data, ucs_st
 StatusCode ServerWorker::PutDram(Connection& c, const BlockPin& pin, const RemoteBuffer& buf,
                                  uint64_t offset) {
   const std::byte* src = c.store()->arena_base() + pin.arena_offset().value();
+  if (buf.mapped != nullptr) {  // same host, shared memory: one copy, no transport
+    std::memcpy(buf.mapped + offset, src, pin.size());
+    Bump(counters_.get_bytes_dram, pin.size());
+    Bump(counters_.get_bytes_mapped, pin.size());
+    Bump(counters_.dram_payload_memcpy_bytes, pin.size());
+    return StatusCode::kOk;
+  }
   ucp_request_param_t p = PutParams(c.arena()->get());
   ucs_status_ptr_t req =
       ucp_put_nbx(c.ep()->get(), src, pin.size(), buf.address + offset, buf.rkey->get(), &p);
@@ -72,6 +81,12 @@ StatusCode ServerWorker::PutFlash(PendingGet& pending, size_t item, std::span<st
   // Looked up again: the client may have unregistered the buffer while the read ran.
   const RemoteBuffer* buf = c.FindBuffer(f.buffer_id);
   if (buf == nullptr || !buf->Contains(f.offset, src.size())) return StatusCode::kInvalidArgument;
+  if (buf->mapped != nullptr) {
+    std::memcpy(buf->mapped + f.offset, src.data(), src.size());
+    Bump(counters_.get_bytes_flash, src.size());
+    Bump(counters_.get_bytes_mapped, src.size());
+    return StatusCode::kOk;
+  }
   ucp_request_param_t p = PutParams(bounce_->memh());
   ucs_status_ptr_t req = ucp_put_nbx(c.ep()->get(), src.data(), src.size(), buf->address + f.offset,
                                      buf->rkey->get(), &p);

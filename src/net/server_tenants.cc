@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "engine/block_store.h"
+#include "net/shared_arenas.h"
 
 namespace kvstash::net {
 
@@ -21,18 +22,26 @@ bool ConstantTimeEquals(std::string_view secret, std::string_view candidate) {
 
 Result<UcxMemory*> TenantTable::ArenaOf(BlockStore* store, UcxContext& context) {
   for (size_t i = 0; i < stores_.size(); ++i) {
-    if (stores_[i] == store) return arenas_[i].get();
+    if (stores_[i] == store) return arenas_[i];
+  }
+  stores_.push_back(store);
+  UcxMemory* shared =
+      shared_arenas_ != nullptr ? shared_arenas_->Find(store->arena_base()) : nullptr;
+  if (shared != nullptr) {  // registered when it was allocated
+    arenas_.push_back(shared);
+    return shared;
   }
   ASSIGN_OR_RETURN(auto mem, UcxMemory::Map(context, store->arena_base(), store->arena_size()));
-  stores_.push_back(store);
-  arenas_.push_back(std::move(mem));
-  return arenas_.back().get();
+  arenas_.push_back(mem.get());
+  owned_arenas_.push_back(std::move(mem));
+  return arenas_.back();
 }
 
 Result<std::unique_ptr<TenantTable>> TenantTable::Create(const ServerOptions& options,
                                                          BlockStore* default_store,
                                                          UcxContext& context) {
   std::unique_ptr<TenantTable> t(new TenantTable());
+  t->shared_arenas_ = options.shared_arenas.get();
   t->tenants_configured_ = !options.tenants.empty();
   t->default_tokens_ = options.auth_tokens;
   t->default_.store = default_store;

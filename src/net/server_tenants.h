@@ -43,7 +43,8 @@ struct TenantRoute {
 class TenantTable {
  public:
   // Registers the arena of every distinct store (the default store and each tenant store)
-  // with `context`. Errors: those of UcxMemory::Map.
+  // with `context`, unless options.shared_arenas allocated (and registered) it. Errors: those
+  // of UcxMemory::Map.
   static Result<std::unique_ptr<TenantTable>> Create(const ServerOptions& options,
                                                      BlockStore* default_store,
                                                      UcxContext& context);
@@ -72,7 +73,9 @@ class TenantTable {
   TenantRoute default_;
   std::vector<Entry> tenants_;
   std::vector<BlockStore*> stores_;
-  std::vector<std::unique_ptr<UcxMemory>> arenas_;  // parallel to stores_
+  std::vector<UcxMemory*> arenas_;  // parallel to stores_: owned_arenas_ or shared_arenas_
+  std::vector<std::unique_ptr<UcxMemory>> owned_arenas_;
+  const SharedArenas* shared_arenas_ = nullptr;  // ServerOptions::shared_arenas
 };
 
 }  // namespace kvstash::net

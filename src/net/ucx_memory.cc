@@ -1,5 +1,7 @@
 #include "net/ucx_memory.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 
 #include "net/ucx_status.h"
@@ -18,14 +20,62 @@ Result<std::unique_ptr<UcxMemory>> UcxMemory::Map(UcxContext& context, void* add
   ucp_mem_h memh = nullptr;
   RETURN_IF_ERROR(UcsToStatus(ucp_mem_map(context.get(), &params, &memh), "ucp_mem_map"));
   std::unique_ptr<UcxMemory> m(new UcxMemory(context, memh, static_cast<std::byte*>(addr), length));
+  RETURN_IF_ERROR(m->PackRkey());
+  return m;
+}
+
+Result<std::unique_ptr<UcxMemory>> UcxMemory::Allocate(UcxContext& context, size_t length,
+                                                       bool populate) {
+  if (length == 0) return Status::InvalidArgument("empty allocation");
+  ucp_mem_map_params_t params{};
+  params.field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH |
+                      UCP_MEM_MAP_PARAM_FIELD_FLAGS | UCP_MEM_MAP_PARAM_FIELD_MEMORY_TYPE;
+  params.address = nullptr;
+  params.length = length;
+  params.flags = UCP_MEM_MAP_ALLOCATE;
+  params.memory_type = UCS_MEMORY_TYPE_HOST;
+  ucp_mem_h memh = nullptr;
+  if (ucs_status_t s = ucp_mem_map(context.get(), &params, &memh); s != UCS_OK) {
+    return Status::ResourceExhausted(std::string("ucp_mem_map(ALLOCATE) of ") +
+                                     std::to_string(length) + " bytes: " + ucs_status_string(s));
+  }
+  ucp_mem_attr_t attr{};
+  attr.field_mask = UCP_MEM_ATTR_FIELD_ADDRESS | UCP_MEM_ATTR_FIELD_LENGTH;
+  if (ucs_status_t s = ucp_mem_query(memh, &attr); s != UCS_OK || attr.length < length) {
+    (void)ucp_mem_unmap(context.get(), memh);
+    return Status::Internal("ucp_mem_query of an allocation failed");
+  }
+  auto* base = static_cast<std::byte*>(attr.address);
+  std::unique_ptr<UcxMemory> m(new UcxMemory(context, memh, base, length));
+  if (populate) PopulateWrite(base, length);
+  RETURN_IF_ERROR(m->PackRkey());
+  return m;
+}
+
+void PopulateWrite(std::byte* p, size_t length) {
+  // MADV_POPULATE_WRITE (Linux 5.14) maps every page without writing a byte; older kernels:
+  // touch one byte per page (a shared segment's bytes are kept, never zeroed here).
+#ifdef MADV_POPULATE_WRITE
+  constexpr size_t kPage = 4096;
+  auto start = reinterpret_cast<uintptr_t>(p) & ~(kPage - 1);
+  auto end = (reinterpret_cast<uintptr_t>(p) + length + kPage - 1) & ~(kPage - 1);
+  if (madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_WRITE) == 0) return;
+#endif
+  for (size_t off = 0; off < length; off += 4096) {
+    auto* b = reinterpret_cast<volatile std::byte*>(p + off);
+    *b = *b;
+  }
+}
+
+Status UcxMemory::PackRkey() {
   void* packed = nullptr;
   size_t packed_size = 0;
   RETURN_IF_ERROR(
-      UcsToStatus(ucp_rkey_pack(context.get(), memh, &packed, &packed_size), "ucp_rkey_pack"));
+      UcsToStatus(ucp_rkey_pack(ctx_.get(), memh_, &packed, &packed_size), "ucp_rkey_pack"));
   const auto* p = static_cast<const std::byte*>(packed);
-  m->rkey_.assign(p, p + packed_size);
+  rkey_.assign(p, p + packed_size);
   ucp_rkey_buffer_release(packed);
-  return m;
+  return Status::Ok();
 }
 
 UcxMemory::~UcxMemory() { (void)ucp_mem_unmap(ctx_.get(), memh_); }
@@ -46,6 +96,21 @@ Result<std::unique_ptr<RemoteKey>> RemoteKey::Unpack(ucp_ep_h ep,
   ucs_status_t s = ucp_ep_rkey_unpack(ep, padded.data(), &k);
   if (s != UCS_OK) return Status::InvalidArgument("bad remote key");
   return std::unique_ptr<RemoteKey>(new RemoteKey(k));
+}
+
+std::byte* RemoteKey::Map(uint64_t remote_address, uint64_t length, bool populate) const {
+  if (length == 0 || remote_address + length < remote_address) return nullptr;
+  void* first = nullptr;
+  void* last = nullptr;
+  if (ucp_rkey_ptr(rkey_, remote_address, &first) != UCS_OK ||
+      ucp_rkey_ptr(rkey_, remote_address + length - 1, &last) != UCS_OK) {
+    return nullptr;
+  }
+  // One mapping covers a whole registration; check it covers this range contiguously.
+  auto* p = static_cast<std::byte*>(first);
+  if (static_cast<std::byte*>(last) != p + (length - 1)) return nullptr;
+  if (populate) PopulateWrite(p, length);
+  return p;
 }
 
 }  // namespace kvstash::net

@@ -1,8 +1,15 @@
-// UcxMemory: RAII registration of caller-owned memory (ucp_mem_map, never ALLOCATE), with
-// its packed remote key; RemoteKey: RAII unpacked remote key of a peer's registration.
+// UcxMemory: RAII registration of memory with UCX (ucp_mem_map), with its packed remote key:
+// either caller-owned memory (Map) or memory UCX allocates (Allocate). RemoteKey: RAII
+// unpacked remote key of a peer's registration.
 //
 // Registration pins pages and, on RDMA hardware, costs microseconds to milliseconds: register
 // long-lived memory (the server's arena, a client's buffer pool) once.
+//
+// Memory from Allocate() is, where the context has a shared-memory transport, a System V or
+// POSIX shared segment: a peer on the same host can map it (RemoteKey::Map) and copy with
+// memcpy, one copy by one CPU. Without the mapping, UCX 1.13 moves a ucp_put_nbx over shared
+// memory as software-emulated RMA (fragments through a FIFO that the peer's worker copies
+// out: two copies and both CPUs; docs/BENCHMARKS_PEERS.md).
 //
 // Thread safety: a UcxMemory may be used by any worker of its context concurrently (read-only
 // after creation). A RemoteKey belongs to one endpoint (its worker's thread).
@@ -21,12 +28,19 @@
 
 namespace kvstash::net {
 
+// Faults in the pages of [p, p+length) for writing without changing a byte.
+void PopulateWrite(std::byte* p, size_t length);
+
 class UcxMemory {
  public:
   // Registers [addr, addr+length). `addr` stays owned by the caller and must outlive this.
   // `type` UCS_MEMORY_TYPE_UNKNOWN lets UCX detect it (host or CUDA).
   static Result<std::unique_ptr<UcxMemory>> Map(UcxContext& context, void* addr, size_t length,
                                                 ucs_memory_type_t type = UCS_MEMORY_TYPE_HOST);
+  // Allocates `length` bytes through UCX (UCP_MEM_MAP_ALLOCATE) and registers them; freed by
+  // the destructor. `populate`: fault every page in now. Errors: ResourceExhausted.
+  static Result<std::unique_ptr<UcxMemory>> Allocate(UcxContext& context, size_t length,
+                                                     bool populate = true);
   ~UcxMemory();
   UcxMemory(const UcxMemory&) = delete;
   UcxMemory& operator=(const UcxMemory&) = delete;
@@ -41,6 +55,7 @@ class UcxMemory {
  private:
   UcxMemory(UcxContext& ctx, ucp_mem_h memh, std::byte* addr, size_t length)
       : ctx_(ctx), memh_(memh), addr_(addr), length_(length) {}
+  Status PackRkey();  // fills rkey_
   UcxContext& ctx_;
   ucp_mem_h memh_;
   std::byte* addr_;
@@ -56,6 +71,13 @@ class RemoteKey {
   RemoteKey(const RemoteKey&) = delete;
   RemoteKey& operator=(const RemoteKey&) = delete;
   ucp_rkey_h get() const { return rkey_; }
+
+  // Where the peer's bytes [remote_address, remote_address+length) are mapped into this
+  // process (ucp_rkey_ptr: a shared segment of a peer on the same host), or nullptr when they
+  // cannot be (another host, a transport without shared memory, caller-owned memory the peer
+  // registered with Map()). `populate`: fault the mapping's pages in now, so that the first
+  // copies into it do not take a page fault per 4 KiB.
+  std::byte* Map(uint64_t remote_address, uint64_t length, bool populate) const;
 
  private:
   explicit RemoteKey(ucp_rkey_h k) : rkey_(k) {}
