@@ -230,11 +230,6 @@ Result<PeerReport> RunPeers(const PeersOptions& options) {
         "kvstash-sm", {.transport = "sm",
                        .dram_bytes = std::max<uint64_t>(1ull << 30, 4 * o.dram_bytes_per_size)});
   }
-  if (Wants(o, "kvstash-tcp")) {
-    tcp = runner.StartKvstash(
-        "kvstash-tcp", {.transport = "tcp",
-                        .dram_bytes = std::max<uint64_t>(1ull << 30, 4 * o.dram_bytes_per_size)});
-  }
   // The flash node: 128 MiB of DRAM in 16 MiB regions, so all but the newest blocks of a
   // working set live only in the flash file.
   if (Wants(o, "kvstash-flash")) {
@@ -244,6 +239,13 @@ Result<PeerReport> RunPeers(const PeersOptions& options) {
                                                   .flash_path = o.workdir + "/kvstash.flash",
                                                   .flash_bytes = std::max<uint64_t>(
                                                       1ull << 30, 2 * o.flash_bytes_per_size)});
+  }
+  // The tcp node's client last: a UCX context created after one with UCX_TLS=tcp in this
+  // process did not map shared memory (seen with UCX 1.13.1), which the sm clients need.
+  if (Wants(o, "kvstash-tcp")) {
+    tcp = runner.StartKvstash(
+        "kvstash-tcp", {.transport = "tcp",
+                        .dram_bytes = std::max<uint64_t>(1ull << 30, 4 * o.dram_bytes_per_size)});
   }
   std::unique_ptr<FileStorePeer> files;
   if (Wants(o, "filestore")) {
