@@ -1,6 +1,7 @@
 // End-to-end tests: a real BlockStore served by an in-process Server on 127.0.0.1, real
 // Clients over UCX. CTest runs this binary twice: UCX_TLS=sm,self and UCX_TLS=tcp.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <cstdlib>
 #include <thread>
@@ -312,6 +313,26 @@ TEST(NetSharedArenaTest, SameHostPutsAndGetsAreOneMemcpyAndExact) {
     EXPECT_EQ(st.dram_payload_memcpy_bytes, 0u);
   }
   EXPECT_EQ(server->store->Stats().blocks_committed, keys.size());
+}
+
+// The server trusts a mapping only inside one shared mapping: UCX's rkey_ptr does no bounds
+// check and the length comes from the client.
+TEST(NetSharedArenaTest, MappingCheckAcceptsOnlyRangesInsideOneSharedMapping) {
+  const size_t page = 4096;
+  void* shared = mmap(nullptr, 3 * page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  void* priv = mmap(nullptr, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(shared, MAP_FAILED);
+  ASSERT_NE(priv, MAP_FAILED);
+  auto* s = static_cast<std::byte*>(shared);
+  uint64_t inode = 0;
+  EXPECT_TRUE(net::InOneSharedMapping(s, 3 * page, &inode));
+  EXPECT_NE(inode, 0u);
+  EXPECT_TRUE(net::InOneSharedMapping(s + 100, page));
+  EXPECT_FALSE(net::InOneSharedMapping(s + page, 3 * page)) << "runs past the mapping";
+  EXPECT_FALSE(net::InOneSharedMapping(s, 0));
+  EXPECT_FALSE(net::InOneSharedMapping(static_cast<std::byte*>(priv), page)) << "private";
+  munmap(shared, 3 * page);
+  munmap(priv, 3 * page);
 }
 
 // A client that allocated the memory, got blocks into it and went away: the server drops its

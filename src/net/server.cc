@@ -90,6 +90,12 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, BlockStore
   sh.context = impl->context.get();
   ASSIGN_OR_RETURN(impl->tenants, net::TenantTable::Create(sh.options, store, *impl->context));
   sh.tenants = impl->tenants.get();
+  for (BlockStore* s : sh.tenants->stores()) {
+    uint64_t inode = 0;
+    if (net::InOneSharedMapping(s->arena_base(), s->arena_size(), &inode)) {
+      sh.own_segments.push_back(inode);
+    }
+  }
   for (uint32_t i = 0; i < sh.options.workers; ++i) {
     ASSIGN_OR_RETURN(auto w, ServerWorker::Create(static_cast<int>(i), &sh));
     impl->workers.push_back(std::move(w));

@@ -121,9 +121,19 @@ Status ServerWorker::OnRegisterBuffer(Connection& c, const Header& h,
   RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
   // A key this endpoint cannot unpack is malformed input: close the connection.
   ASSIGN_OR_RETURN(auto rkey, RemoteKey::Unpack(c.ep()->get(), req.rkey));
-  // Mapped once; its pages fault in on first use (populating a GiB here would stall this
-  // worker for ~250 ms).
-  std::byte* mapped = rkey->Map(req.address, req.length, /*populate=*/false);
+  // With shared arenas on, a same-host client's shared buffer is mapped once; its pages fault
+  // in on first use (populating a GiB here would stall this worker for ~250 ms). Never onto
+  // one of our own arenas: a client could otherwise have blocks copied over other blocks.
+  std::byte* mapped = nullptr;
+  uint64_t segment = 0;
+  if (shared_->options.shared_arenas != nullptr) {
+    mapped = rkey->Map(req.address, req.length, /*populate=*/false, &segment);
+    const auto& own = shared_->own_segments;
+    if (mapped != nullptr && std::find(own.begin(), own.end(), segment) != own.end()) {
+      KVSTASH_LOG_EVERY_N_SEC(warn, 10, "a client buffer maps onto the server's arena; not mapped");
+      mapped = nullptr;
+    }
+  }
   auto id = c.AddBuffer(RemoteBuffer{req.address, req.length, std::move(rkey), mapped});
   if (!id.ok()) {
     Bump(counters_.request_errors);

@@ -54,6 +54,9 @@ struct ServerShared {
   BlockStore* store = nullptr;  // the default store (namespace 0)
   UcxContext* context = nullptr;
   TenantTable* tenants = nullptr;  // namespace -> store + registered arena
+  // Shared segments (inodes) of the server's own arenas: a client buffer that maps onto one of
+  // them (a forged rkey) is never written with memcpy.
+  std::vector<uint64_t> own_segments;
   std::atomic<uint64_t> connections_active{0};
   std::atomic<bool> accepting{true};  // cleared first by Server::Stop()
   std::atomic<uint64_t> next_connection_id{1};

@@ -3,6 +3,9 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <string>
 
 #include "net/ucx_status.h"
 
@@ -98,7 +101,28 @@ Result<std::unique_ptr<RemoteKey>> RemoteKey::Unpack(ucp_ep_h ep,
   return std::unique_ptr<RemoteKey>(new RemoteKey(k));
 }
 
-std::byte* RemoteKey::Map(uint64_t remote_address, uint64_t length, bool populate) const {
+bool InOneSharedMapping(const std::byte* p, size_t length, uint64_t* inode) {
+  auto start = reinterpret_cast<uintptr_t>(p);
+  if (length == 0 || start + length < start) return false;
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    // "lo-hi perms offset dev inode [path]"
+    unsigned long long lo = 0, hi = 0, ino = 0;
+    char perms[8] = {};
+    if (std::sscanf(line.c_str(), "%llx-%llx %7s %*s %*s %llu", &lo, &hi, perms, &ino) != 4) {
+      continue;
+    }
+    if (start < lo || start >= hi) continue;
+    if (perms[3] != 's' || start + length > hi) return false;
+    if (inode != nullptr) *inode = ino;
+    return true;
+  }
+  return false;
+}
+
+std::byte* RemoteKey::Map(uint64_t remote_address, uint64_t length, bool populate,
+                          uint64_t* segment) const {
   if (length == 0 || remote_address + length < remote_address) return nullptr;
   void* first = nullptr;
   void* last = nullptr;
@@ -109,6 +133,7 @@ std::byte* RemoteKey::Map(uint64_t remote_address, uint64_t length, bool populat
   // One mapping covers a whole registration; check it covers this range contiguously.
   auto* p = static_cast<std::byte*>(first);
   if (static_cast<std::byte*>(last) != p + (length - 1)) return nullptr;
+  if (!InOneSharedMapping(p, length, segment)) return nullptr;
   if (populate) PopulateWrite(p, length);
   return p;
 }

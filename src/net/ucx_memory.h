@@ -31,6 +31,10 @@ namespace kvstash::net {
 // Faults in the pages of [p, p+length) for writing without changing a byte.
 void PopulateWrite(std::byte* p, size_t length);
 
+// True if [p, p+length) lies inside one shared mapping ('s' in /proc/self/maps) of this
+// process; `*inode` (optional) gets the mapping's inode (for System V memory, the shmid).
+bool InOneSharedMapping(const std::byte* p, size_t length, uint64_t* inode = nullptr);
+
 class UcxMemory {
  public:
   // Registers [addr, addr+length). `addr` stays owned by the caller and must outlive this.
@@ -77,7 +81,11 @@ class RemoteKey {
   // cannot be (another host, a transport without shared memory, caller-owned memory the peer
   // registered with Map()). `populate`: fault the mapping's pages in now, so that the first
   // copies into it do not take a page fault per 4 KiB.
-  std::byte* Map(uint64_t remote_address, uint64_t length, bool populate) const;
+  // The range must lie inside one shared mapping of this process (checked against
+  // /proc/self/maps: UCX's rkey_ptr does no bounds check, and `length` comes from the peer);
+  // `*segment` (optional) gets that mapping's inode (the System V shmid).
+  std::byte* Map(uint64_t remote_address, uint64_t length, bool populate,
+                 uint64_t* segment = nullptr) const;
 
  private:
   explicit RemoteKey(ucp_rkey_h k) : rkey_(k) {}
