@@ -43,3 +43,12 @@ if(KVSTASH_BUILD_TESTS)
     COMMAND ${PROJECT_SOURCE_DIR}/scripts/bench-peers --test $<TARGET_FILE:kvstash-peers>)
   set_tests_properties(kvstash_peers_quick_test PROPERTIES LABELS bench TIMEOUT 240)
 endif()
+
+# The median of repeated runs (scripts/peers-median; scripts/bench-peers --repeat N).
+find_package(Python3 COMPONENTS Interpreter QUIET)
+if(Python3_Interpreter_FOUND AND KVSTASH_BUILD_TESTS)
+  add_test(NAME peers_median_test
+    COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tools/peers_median_test.py
+            ${PROJECT_SOURCE_DIR}/scripts/peers-median)
+  set_tests_properties(peers_median_test PROPERTIES LABELS unit TIMEOUT 60)
+endif()
