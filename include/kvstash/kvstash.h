@@ -55,6 +55,12 @@ void kvstash_client_close(kvstash_client_t* client);
 
 int kvstash_register_buffer(kvstash_client_t* client, void* data, size_t size,
                             kvstash_buffer_t** out);
+/* Allocates `size` bytes registered like kvstash_register_buffer (Client::AllocateBuffer): with
+ * a server on this host over shared memory, gets into it are one memcpy by the server. The
+ * memory is at kvstash_buffer_data() and is freed by kvstash_unregister_buffer. */
+int kvstash_allocate_buffer(kvstash_client_t* client, size_t size, kvstash_buffer_t** out);
+/* The first byte of a buffer's memory. */
+void* kvstash_buffer_data(const kvstash_buffer_t* buffer);
 void kvstash_unregister_buffer(kvstash_buffer_t* buffer);
 
 int kvstash_put(kvstash_client_t* client, const void* key, size_t key_len, const void* value,

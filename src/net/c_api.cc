@@ -99,6 +99,21 @@ int kvstash_register_buffer(kvstash_client_t* client, void* data, size_t size,
   });
 }
 
+int kvstash_allocate_buffer(kvstash_client_t* client, size_t size, kvstash_buffer_t** out) {
+  return Guard([&] {
+    if (client == nullptr || out == nullptr) return BadArg("null argument");
+    *out = nullptr;
+    auto h = client->client->AllocateBuffer(size);
+    if (!h.ok()) return Fail(h.status());
+    *out = new kvstash_buffer{std::move(h).value()};
+    return Done(kvstash::Status::Ok());
+  });
+}
+
+void* kvstash_buffer_data(const kvstash_buffer_t* buffer) {
+  return buffer == nullptr ? nullptr : buffer->handle.data();
+}
+
 void kvstash_unregister_buffer(kvstash_buffer_t* buffer) {
   Guard([&] {
     delete buffer;

@@ -248,6 +248,16 @@ TEST_F(NetTest, CApiRoundTrip) {
   uint64_t commits = 0;
   ASSERT_EQ(kvstash_stat(c, "server.keys_committed", &commits), KVSTASH_OK);
   EXPECT_GE(commits, 1u);
+  // Into memory the library allocated (and, over shared memory, the server maps).
+  kvstash_buffer_t* buf = nullptr;
+  ASSERT_EQ(kvstash_allocate_buffer(c, value.size(), &buf), KVSTASH_OK) << kvstash_last_error();
+  auto* mem = static_cast<std::byte*>(kvstash_buffer_data(buf));
+  ASSERT_NE(mem, nullptr);
+  ASSERT_EQ(kvstash_get(c, "ckey", 4, mem, value.size(), &n), KVSTASH_OK);
+  EXPECT_TRUE(std::equal(value.begin(), value.end(), mem));
+  kvstash_unregister_buffer(buf);
+  EXPECT_EQ(kvstash_allocate_buffer(c, 0, &buf), KVSTASH_INVALID_ARGUMENT);
+  EXPECT_EQ(kvstash_buffer_data(nullptr), nullptr);
   EXPECT_EQ(kvstash_delete(c, "ckey", 4), KVSTASH_OK);
   EXPECT_EQ(kvstash_put(nullptr, "k", 1, value.data(), 1), KVSTASH_INVALID_ARGUMENT);
   kvstash_client_close(c);
