@@ -62,6 +62,12 @@ Result<std::unique_ptr<ClientConnection>> ClientConnection::Open(UcxWorker& work
 }
 
 ClientConnection::~ClientConnection() {
+  if (alive() && hello_done_) {
+    // Tells the server this close is clean (else it counts connections_closed_error); the
+    // reply is waited for briefly so that the message is out before the endpoint closes.
+    (void)Call(Opcode::kGoodbye, GoodbyeRequest{},
+               std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
+  }
   arena_rkey_.reset();  // rkeys before their endpoint
   if (ep_ != nullptr) ep_->Close(/*force=*/!alive(), std::chrono::milliseconds(200));
 }
@@ -86,6 +92,7 @@ Status ClientConnection::Hello(const ClientOptions& options, SteadyTime deadline
     return Status::Unavailable("server arena key: " + rkey.status().message());
   }
   arena_rkey_ = std::move(rkey).value();
+  hello_done_ = true;
   // A server on this host with its arena in shared memory: puts become one memcpy.
   arena_mapped_ = arena_rkey_->Map(arena_address_, arena_bytes_, options.populate_arena_mapping);
   return Status::Ok();

@@ -225,6 +225,43 @@ TEST_F(NetTest, DramGetsCopyNoPayloadBytesOnTheServer) {
   EXPECT_GE(remote->at("store.lifecycle_commits"), 1u);
 }
 
+// A client that closes says Goodbye first: the endpoint error UCX reports for its close counts
+// as clean. A peer that goes without a word counts as an error.
+TEST(NetCloseTest, GoodbyeMakesACloseCleanAndASilentPeerIsAnError) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  auto wait_closed = [&](uint64_t closed) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    ServerStats st;
+    do {
+      st = server->server->Stats();
+      if (st.connections_closed_clean + st.connections_closed_error >= closed &&
+          st.connections_active == 0) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    } while (std::chrono::steady_clock::now() < deadline);
+    return st;
+  };
+  {
+    auto c = Client::Connect(TestClientOptions(*server));
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    ASSERT_TRUE((*c)->Put("bye", Pattern(1, 1000)).ok());
+  }
+  ServerStats st = wait_closed(1);
+  EXPECT_EQ(st.connections_closed_clean, 1u);
+  EXPECT_EQ(st.connections_closed_error, 0u);
+  {
+    auto raw = RawPeer::Connect("127.0.0.1", server->server->port());
+    ASSERT_NE(raw, nullptr);
+    std::vector<std::byte> mem(4096);
+    ASSERT_NE(raw->HelloAndRegister(mem), 0u);
+  }
+  st = wait_closed(2);
+  EXPECT_EQ(st.connections_closed_clean, 1u);
+  EXPECT_EQ(st.connections_closed_error, 1u);
+}
+
 TEST_F(NetTest, CApiRoundTrip) {
   kvstash_client_options_t o{};
   std::string addr = server_->address();

@@ -162,6 +162,8 @@ Status Get(WireReader& r, const Limits& l, KeysRequest* m) {
 
 void Put(WireWriter&, const StatsRequest&) {}
 Status Get(WireReader&, const Limits&, StatsRequest*) { return Status::Ok(); }
+void Put(WireWriter&, const GoodbyeRequest&) {}
+Status Get(WireReader&, const Limits&, GoodbyeRequest*) { return Status::Ok(); }
 void Put(WireWriter&, const EmptyReply&) {}
 Status Get(WireReader&, const Limits&, EmptyReply*) { return Status::Ok(); }
 
@@ -220,7 +222,7 @@ std::vector<std::byte> Finish(WireWriter& w) {
 std::string_view OpcodeName(Opcode op) {
   static constexpr std::string_view kNames[] = {
       "?",   "Hello",  "Allocate",      "Commit", "Abort", "RegisterBuffer", "UnregisterBuffer",
-      "Get", "Exists", "LongestPrefix", "Delete", "Stats"};
+      "Get", "Exists", "LongestPrefix", "Delete", "Stats", "Goodbye"};
   auto i = static_cast<uint16_t>(op);
   return i <= kMaxOpcode ? kNames[i] : "?";
 }
@@ -322,6 +324,7 @@ KVSTASH_INSTANTIATE_REQUEST(UnregisterBufferRequest)
 KVSTASH_INSTANTIATE_REQUEST(GetRequest)
 KVSTASH_INSTANTIATE_REQUEST(KeysRequest)
 KVSTASH_INSTANTIATE_REQUEST(StatsRequest)
+KVSTASH_INSTANTIATE_REQUEST(GoodbyeRequest)
 KVSTASH_INSTANTIATE_REPLY(HelloReply)
 KVSTASH_INSTANTIATE_REPLY(AllocateReply)
 KVSTASH_INSTANTIATE_REPLY(StatusListReply)

@@ -48,8 +48,9 @@ enum class Opcode : uint16_t {
   kLongestPrefix = 9,
   kDelete = 10,
   kStats = 11,
+  kGoodbye = 12,
 };
-inline constexpr uint16_t kMaxOpcode = 11;
+inline constexpr uint16_t kMaxOpcode = 12;
 std::string_view OpcodeName(Opcode op);
 
 // What a decoder accepts. The server's come from ServerOptions; the client learns them from
@@ -128,6 +129,8 @@ struct KeysRequest {
   std::vector<std::string_view> keys;
 };
 struct StatsRequest {};
+// The client is about to close: the endpoint error that follows is a clean close.
+struct GoodbyeRequest {};
 
 // ---- Replies (bodies after the request status) ---------------------------------------------
 struct HelloReply {

@@ -106,7 +106,8 @@ struct ServerStats {
   uint64_t connections_active = 0;
   uint64_t connections_refused = 0;       // over max_connections or bad handshake
   uint64_t auth_failures = 0;             // Hellos refused: token does not grant the namespace
-  uint64_t connections_closed_error = 0;  // endpoint errors (peer died, reset)
+  uint64_t connections_closed_error = 0;  // endpoint errors (peer died, reset) without Goodbye
+  uint64_t connections_closed_clean = 0;  // clients that said Goodbye, then closed
   uint64_t malformed_messages = 0;        // each also closed its connection
   uint64_t requests_hello = 0;
   uint64_t requests_allocate = 0;

@@ -55,6 +55,9 @@ class Connection {
   void set_closing() { closing_ = true; }
 
   bool hello_done() const { return hello_done_; }
+  // The client sent Goodbye: its endpoint's coming error is a clean close.
+  bool said_goodbye() const { return said_goodbye_; }
+  void set_said_goodbye() { said_goodbye_ = true; }
   // The namespace, store and arena bound at Hello (after the token was checked). Every later
   // request of this connection uses them; no message can name another namespace.
   NamespaceId ns() const { return route_.ns; }
@@ -85,6 +88,7 @@ class Connection {
   std::unique_ptr<UcxEndpoint> ep_;
   bool closing_ = false;
   bool hello_done_ = false;
+  bool said_goodbye_ = false;
   TenantRoute route_;
   uint32_t next_buffer_id_ = 1;
   std::unordered_map<uint32_t, RemoteBuffer> buffers_;

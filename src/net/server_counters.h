@@ -14,7 +14,7 @@ namespace kvstash::net {
 // Every ServerStats field, in declaration order.
 #define KVSTASH_SERVER_COUNTERS(X)                                                    \
   X(connections_accepted) X(connections_active) X(connections_refused) X(auth_failures) \
-  X(connections_closed_error) X(malformed_messages)                                   \
+  X(connections_closed_error) X(connections_closed_clean) X(malformed_messages)       \
   X(requests_hello) X(requests_allocate) X(requests_commit) X(requests_abort)         \
   X(requests_register_buffer) X(requests_unregister_buffer) X(requests_get)           \
   X(requests_exists) X(requests_longest_prefix) X(requests_delete) X(requests_stats)  \

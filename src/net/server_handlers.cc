@@ -185,6 +185,14 @@ Status ServerWorker::OnKeys(Connection& c, const Header& h, std::span<const std:
   return Status::Ok();
 }
 
+Status ServerWorker::OnGoodbye(Connection& c, const Header& h, std::span<const std::byte> body) {
+  GoodbyeRequest req;
+  RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
+  c.set_said_goodbye();
+  Reply(c, h, EmptyReply{});
+  return Status::Ok();
+}
+
 Status ServerWorker::OnStats(Connection& c, const Header& h, std::span<const std::byte> body) {
   Bump(counters_.requests_stats);
   StatsRequest req;

@@ -115,8 +115,12 @@ void ServerWorker::AcceptQueued(bool stopping) {
         [this, weak](Status s) {
           auto c = weak.lock();
           if (c == nullptr || c->closing()) return;
-          Bump(counters_.connections_closed_error);
-          KVSTASH_LOG_EVERY_N_SEC(info, 5, "connection {} lost: {}", c->id(), s.ToString());
+          if (c->said_goodbye()) {  // UCX reports a peer's close as an error too
+            Bump(counters_.connections_closed_clean);
+          } else {
+            Bump(counters_.connections_closed_error);
+            KVSTASH_LOG_EVERY_N_SEC(info, 5, "connection {} lost: {}", c->id(), s.ToString());
+          }
           CloseConnection(c, /*malformed=*/false);
         },
         shared_->options.detect_peer_failure);
@@ -231,6 +235,8 @@ Status ServerWorker::Dispatch(const std::shared_ptr<Connection>& conn, const Hea
       return OnKeys(c, h, body);
     case Opcode::kStats:
       return OnStats(c, h, body);
+    case Opcode::kGoodbye:
+      return OnGoodbye(c, h, body);
   }
   return Status::InvalidArgument("unknown opcode");
 }

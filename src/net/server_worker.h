@@ -147,6 +147,7 @@ class ServerWorker {
   Status OnUnregisterBuffer(Connection& c, const Header& h, std::span<const std::byte> body);
   Status OnKeys(Connection& c, const Header& h, std::span<const std::byte> body);
   Status OnStats(Connection& c, const Header& h, std::span<const std::byte> body);
+  Status OnGoodbye(Connection& c, const Header& h, std::span<const std::byte> body);
   Status OnGet(const std::shared_ptr<Connection>& c, const Header& h,
                std::span<const std::byte> body);
 
