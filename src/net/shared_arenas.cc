@@ -1,6 +1,7 @@
 #include "net/shared_arenas.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
 
 namespace kvstash::net {
 
@@ -24,6 +25,9 @@ Result<ArenaMemory> SharedArenas::Allocate(uint64_t bytes) {
   ASSIGN_OR_RETURN(std::unique_ptr<UcxMemory> mem,
                    UcxMemory::Allocate(*context_, bytes, /*populate=*/false));
   std::byte* base = mem->address();
+  // Transparent huge pages for the segment where the kernel allows them for shared memory
+  // (/sys/kernel/mm/transparent_hugepage/shmem_enabled "advise"; a no-op with "never").
+  (void)madvise(base, bytes, MADV_HUGEPAGE);
   {
     MutexLock lock(&mu_);
     arenas_[base] = std::move(mem);
