@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "common/errno.h"
+#include "common/populate.h"
 
 namespace kvstash {
 namespace {
@@ -33,9 +34,7 @@ Result<std::unique_ptr<DramArena>> DramArena::Create(uint64_t bytes, bool try_hu
       backing = PageBacking::kTransparentHuge;
     }
     // Populate after the THP advice so the kernel can back the arena with huge pages.
-    if (prefault) {
-      for (uint64_t off = 0; off < size; off += 4096) static_cast<volatile char*>(p)[off] = 0;
-    }
+    if (prefault) PopulateWrite(static_cast<std::byte*>(p), size);
   }
   return std::unique_ptr<DramArena>(new DramArena(static_cast<std::byte*>(p), size, backing));
 }
@@ -44,18 +43,7 @@ Result<std::unique_ptr<DramArena>> DramArena::Adopt(ArenaMemory memory, bool pre
   if (memory.base == nullptr || memory.size == 0 || !memory.release) {
     return Status::InvalidArgument("adopted arena memory is empty or has no release");
   }
-  if (prefault) {
-    // Touch without changing a byte (MADV_POPULATE_WRITE where the kernel has it).
-#ifdef MADV_POPULATE_WRITE
-    bool populated = madvise(memory.base, memory.size, MADV_POPULATE_WRITE) == 0;
-#else
-    bool populated = false;
-#endif
-    for (uint64_t off = 0; !populated && off < memory.size; off += 4096) {
-      auto* b = reinterpret_cast<volatile std::byte*>(memory.base + off);
-      *b = *b;
-    }
-  }
+  if (prefault) PopulateWrite(memory.base, memory.size);  // keeps every byte
   return std::unique_ptr<DramArena>(
       new DramArena(memory.base, memory.size, memory.backing, std::move(memory.release)));
 }

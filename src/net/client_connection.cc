@@ -62,7 +62,7 @@ Result<std::unique_ptr<ClientConnection>> ClientConnection::Open(UcxWorker& work
 }
 
 ClientConnection::~ClientConnection() {
-  if (alive() && hello_done_) {
+  if (alive() && arena_rkey_ != nullptr) {  // the Hello went through
     // Tells the server this close is clean (else it counts connections_closed_error); the
     // reply is waited for briefly so that the message is out before the endpoint closes.
     (void)Call(Opcode::kGoodbye, GoodbyeRequest{},
@@ -92,7 +92,6 @@ Status ClientConnection::Hello(const ClientOptions& options, SteadyTime deadline
     return Status::Unavailable("server arena key: " + rkey.status().message());
   }
   arena_rkey_ = std::move(rkey).value();
-  hello_done_ = true;
   // A server on this host with its arena in shared memory: puts become one memcpy.
   arena_mapped_ = arena_rkey_->Map(arena_address_, arena_bytes_, options.populate_arena_mapping);
   return Status::Ok();

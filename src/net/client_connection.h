@@ -87,7 +87,6 @@ class ClientConnection {
   uint64_t arena_bytes_ = 0;
   std::unique_ptr<RemoteKey> arena_rkey_;
   std::byte* arena_mapped_ = nullptr;  // valid while arena_rkey_ lives
-  bool hello_done_ = false;
   Limits limits_;
 };
 

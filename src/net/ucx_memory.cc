@@ -1,12 +1,11 @@
 #include "net/ucx_memory.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <string>
 
+#include "common/populate.h"
 #include "net/ucx_status.h"
 
 namespace kvstash::net {
@@ -53,21 +52,6 @@ Result<std::unique_ptr<UcxMemory>> UcxMemory::Allocate(UcxContext& context, size
   if (populate) PopulateWrite(base, length);
   RETURN_IF_ERROR(m->PackRkey());
   return m;
-}
-
-void PopulateWrite(std::byte* p, size_t length) {
-  // MADV_POPULATE_WRITE (Linux 5.14) maps every page without writing a byte; older kernels:
-  // touch one byte per page (a shared segment's bytes are kept, never zeroed here).
-#ifdef MADV_POPULATE_WRITE
-  constexpr size_t kPage = 4096;
-  auto start = reinterpret_cast<uintptr_t>(p) & ~(kPage - 1);
-  auto end = (reinterpret_cast<uintptr_t>(p) + length + kPage - 1) & ~(kPage - 1);
-  if (madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_WRITE) == 0) return;
-#endif
-  for (size_t off = 0; off < length; off += 4096) {
-    auto* b = reinterpret_cast<volatile std::byte*>(p + off);
-    *b = *b;
-  }
 }
 
 Status UcxMemory::PackRkey() {

@@ -28,9 +28,6 @@
 
 namespace kvstash::net {
 
-// Faults in the pages of [p, p+length) for writing without changing a byte.
-void PopulateWrite(std::byte* p, size_t length);
-
 // True if [p, p+length) lies inside one shared mapping ('s' in /proc/self/maps) of this
 // process; `*inode` (optional) gets the mapping's inode (for System V memory, the shmid).
 bool InOneSharedMapping(const std::byte* p, size_t length, uint64_t* inode = nullptr);
