@@ -42,6 +42,18 @@ void TaskQueue::Run() {
 }
 
 // ---- Options / BufferHandle ----------------------------------------------------------------
+std::string_view GetTransferName(ClientOptions::GetTransfer t) {
+  switch (t) {
+    case ClientOptions::GetTransfer::kPut:
+      return "put";
+    case ClientOptions::GetTransfer::kMessage:
+      return "message";
+    case ClientOptions::GetTransfer::kAuto:
+      break;
+  }
+  return "auto";
+}
+
 Status ClientOptions::Validate() const {
   auto bad = [](std::string_view w) {
     return Status::InvalidArgument("ClientOptions: " + std::string(w));
@@ -147,6 +159,8 @@ Result<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
   ASSIGN_OR_RETURN(impl->worker, net::UcxWorker::Create(*impl->context));
   RETURN_IF_ERROR(
       impl->worker->SetAmHandler(net::kReplyAmId, &net::ReplyInbox::OnReply, &impl->inbox));
+  RETURN_IF_ERROR(
+      impl->worker->SetAmHandler(net::kPayloadAmId, &net::ReplyInbox::OnPayload, &impl->inbox));
   {
     MutexLock lock(&impl->mu);
     RETURN_IF_ERROR(impl->EnsureConnected(impl->Deadline(), /*retry=*/true));
@@ -296,6 +310,7 @@ Result<std::map<std::string, uint64_t>> Client::Stats() {
   RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(body), im.conn->limits(), &rep));
   std::map<std::string, uint64_t> out(rep.entries.begin(), rep.entries.end());
   out["client.put_bytes_mapped"] = im.put_bytes_mapped;
+  out["client.get_bytes_messages"] = im.get_bytes_messages;
   return out;
 }
 

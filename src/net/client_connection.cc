@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cstring>
 #include <thread>
 
 #include "common/logging.h"
@@ -27,6 +28,65 @@ ucs_status_t ReplyInbox::OnReply(void* arg, const void*, size_t, void* data, siz
     inbox->reply.emplace(msg.begin(), msg.end());
   }  // else: the reply of an abandoned request; dropped
   return UCS_OK;
+}
+
+void PayloadSink::Arm(uint64_t id, ucp_worker_h w, std::vector<std::span<std::byte>> d) {
+  armed = true;
+  request_id = id;
+  worker = w;
+  dests = std::move(d);
+  received.assign(dests.size(), kNotReceived);
+  error = false;
+}
+
+void PayloadSink::Disarm() {
+  armed = false;  // `outstanding` may not be 0 only if the endpoint could not be closed
+  dests.clear();
+  received.clear();
+}
+
+ucs_status_t ReplyInbox::OnPayload(void* arg, const void* header, size_t header_length, void* data,
+                                   size_t length, const ucp_am_recv_param_t* param) {
+  auto* inbox = static_cast<ReplyInbox*>(arg);
+  PayloadSink& sink = inbox->sink;
+  const bool rndv = (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) != 0;
+  PayloadHeader ph;
+  if (!DecodePayloadHeader({static_cast<const std::byte*>(header), header_length}, &ph).ok()) {
+    inbox->protocol_error = true;
+    return rndv ? UCS_ERR_INVALID_PARAM : UCS_OK;
+  }
+  if (!sink.armed || ph.request_id != sink.request_id) {
+    return UCS_OK;  // for a request given up on: dropped (a rendezvous is released unread)
+  }
+  if (ph.item >= sink.dests.size() || sink.dests[ph.item].empty() ||
+      sink.received[ph.item] != PayloadSink::kNotReceived || length > sink.dests[ph.item].size()) {
+    sink.error = true;  // never written: not asked for, twice, or larger than its destination
+    return rndv ? UCS_ERR_INVALID_PARAM : UCS_OK;  // the server's send fails with it
+  }
+  std::byte* dest = sink.dests[ph.item].data();
+  sink.received[ph.item] = length;
+  if (!rndv) {
+    std::memcpy(dest, data, length);
+    return UCS_OK;
+  }
+  ucp_request_param_t p{};
+  p.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+  p.cb.recv_am = &ReplyInbox::OnPayloadReceived;
+  p.user_data = &sink;
+  ucs_status_ptr_t req = ucp_am_recv_data_nbx(sink.worker, data, dest, length, &p);
+  if (UCS_PTR_IS_ERR(req)) {
+    sink.error = true;
+  } else if (req != nullptr) {
+    ++sink.outstanding;  // OnPayloadReceived frees it
+  }
+  return UCS_OK;
+}
+
+void ReplyInbox::OnPayloadReceived(void* request, ucs_status_t status, size_t, void* user_data) {
+  auto* sink = static_cast<PayloadSink*>(user_data);
+  --sink->outstanding;
+  if (status != UCS_OK) sink->error = true;
+  ucp_request_free(request);
 }
 
 uint64_t ClientConnection::NextRequestId() {
@@ -94,6 +154,7 @@ Status ClientConnection::Hello(const ClientOptions& options, SteadyTime deadline
   arena_rkey_ = std::move(rkey).value();
   // A server on this host with its arena in shared memory: puts become one memcpy.
   arena_mapped_ = arena_rkey_->Map(arena_address_, arena_bytes_, options.populate_arena_mapping);
+  native_rma_ = ep_->HasNativeRma();
   return Status::Ok();
 }
 

@@ -6,11 +6,16 @@
 // Get:  Get(batch of {key, buffer id, offset, capacity}) -> the server puts each hit into our
 //       registered memory and flushes before it replies. Destinations outside any registered
 //       buffer land in the staging buffer and are copied out (memcpy, or cudaMemcpy for VRAM).
+//       Where puts would be emulated (no native RMA lane: TCP, UCX 1.13 shared memory), host
+//       destinations are asked for as payload messages instead (buffer id kPayloadBufferId):
+//       the server sends each hit as an active message whose rendezvous lands straight in the
+//       destination (ReplyInbox::OnPayload); the Get returns once every receive completed.
 #include <fmt/format.h>
 
 #include <cstring>
 
 #include "common/checksum.h"
+#include "common/logging.h"
 #include "kvstash/client.h"
 #include "net/client_impl.h"
 #include "net/ucx_status.h"
@@ -159,6 +164,8 @@ Result<std::vector<Result<size_t>>> Client::Impl::GetChunk(std::span<const GetIt
   net::GetRequest req;
   std::vector<size_t> idx;
   std::vector<std::optional<size_t>> staged_at(items.size());
+  std::vector<std::span<std::byte>> payload_dests;  // by request item
+  bool payloads = false;
   size_t staging_need = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     const GetItem& it = items[i];
@@ -166,6 +173,14 @@ Result<std::vector<Result<size_t>>> Client::Impl::GetChunk(std::span<const GetIt
       out[i] = s.ok() ? Status::InvalidArgument("empty destination") : s;
       continue;
     }
+    idx.push_back(i);
+    if (GetAsMessage(it.dest)) {
+      req.items.push_back({it.key, net::kPayloadBufferId, 0, it.dest.size()});
+      payload_dests.push_back(it.dest);
+      payloads = true;
+      continue;
+    }
+    payload_dests.emplace_back();
     net::Registration* reg = registry.Find(it.dest.data(), it.dest.size());
     if (reg != nullptr && reg->id != staging_reg) {
       ASSIGN_OR_RETURN(uint32_t id, ServerBufferId(*reg, deadline));
@@ -176,7 +191,6 @@ Result<std::vector<Result<size_t>>> Client::Impl::GetChunk(std::span<const GetIt
       staging_need += AlignUp(std::min<size_t>(it.dest.size(), options.max_staging_bytes));
       req.items.push_back({it.key, 0, *staged_at[i], 0});
     }
-    idx.push_back(i);
   }
   if (idx.empty()) return out;
   if (staging_need > 0) {
@@ -189,16 +203,87 @@ Result<std::vector<Result<size_t>>> Client::Impl::GetChunk(std::span<const GetIt
           std::min<size_t>(items[idx[j]].dest.size(), options.max_staging_bytes);
     }
   }
-  ASSIGN_OR_RETURN(auto body, Call(Opcode::kGet, req, deadline));
+  const uint64_t request_id = net::ClientConnection::NextRequestId();
+  if (payloads) inbox.sink.Arm(request_id, worker->get(), std::move(payload_dests));
+  auto body = Call(Opcode::kGet, req, deadline, request_id);
+  std::vector<uint64_t> received;
+  if (payloads) {
+    Status drained = DrainPayloads(deadline);
+    bool failed = inbox.sink.error;
+    received = std::move(inbox.sink.received);
+    inbox.sink.Disarm();
+    RETURN_IF_ERROR(body.status());
+    RETURN_IF_ERROR(drained);
+    if (failed) {
+      conn->Kill();
+      connected.store(false);
+      return Status::Unavailable("a payload message of the Get failed or did not fit");
+    }
+  }
+  RETURN_IF_ERROR(body.status());
   net::GetReply rep;
-  RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(body), conn->limits(), &rep));
+  RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(*body), conn->limits(), &rep));
   if (rep.items.size() != idx.size()) return Status::Internal("get reply count");
   for (size_t j = 0; j < idx.size(); ++j) {
     size_t i = idx[j];
+    const net::GetReply::Item& r = rep.items[j];
+    if (req.items[j].buffer_id == net::kPayloadBufferId && r.status == StatusCode::kOk &&
+        received[j] != r.size) {
+      conn->Kill();  // an OK item whose bytes never came (or differ in size): do not trust it
+      connected.store(false);
+      return Status::Internal(fmt::format("server reported {} bytes for item {} but sent {}",
+                                          r.size, j, static_cast<int64_t>(received[j])));
+    }
+    if (req.items[j].buffer_id == net::kPayloadBufferId && r.status == StatusCode::kOk) {
+      get_bytes_messages += r.size;
+    }
     const std::byte* staged = staged_at[i] ? staging.get() + *staged_at[i] : nullptr;
-    out[i] = FinishGetItem(items[i], req.items[j].capacity, rep.items[j], staged);
+    out[i] = FinishGetItem(items[i], req.items[j].capacity, r, staged);
   }
   return out;
+}
+
+bool Client::Impl::GetAsMessage(std::span<std::byte> dest) {
+  if (conn == nullptr || net::ClassifyPointer(dest.data()) == net::MemoryKind::kDevice) {
+    return false;
+  }
+  switch (options.get_transfer) {
+    case ClientOptions::GetTransfer::kPut:
+      return false;
+    case ClientOptions::GetTransfer::kMessage:
+      return true;
+    case ClientOptions::GetTransfer::kAuto:
+      break;
+  }
+  if (conn->native_rma()) return false;
+  if (conn->arena_mapped() != nullptr) {
+    // A server on this host maps a buffer from AllocateBuffer and fills it with one memcpy.
+    net::Registration* reg = registry.Find(dest.data(), dest.size());
+    if (reg != nullptr && reg->allocated) return false;
+  }
+  return true;
+}
+
+Status Client::Impl::DrainPayloads(net::SteadyTime deadline) {
+  net::PayloadSink& sink = inbox.sink;
+  while (sink.outstanding > 0 && conn != nullptr && conn->alive() &&
+         std::chrono::steady_clock::now() < deadline) {
+    worker->ProgressAll();
+    if (sink.outstanding > 0) worker->Wait(net::TimeLeft(deadline, std::chrono::milliseconds(5)));
+  }
+  if (sink.outstanding == 0) return Status::Ok();
+  // Receives still in flight into the caller's memory: closing the endpoint makes UCX complete
+  // them (with an error) before the Get returns.
+  bool timed_out = std::chrono::steady_clock::now() >= deadline;
+  conn.reset();
+  connected.store(false);
+  worker->ProgressAll();
+  if (sink.outstanding > 0) {
+    KVSTASH_LOG_EVERY_N_SEC(error, 5, "{} payload receives still in flight after close",
+                            sink.outstanding);
+  }
+  return timed_out ? Status::Timeout("Get payloads timed out")
+                   : Status::Unavailable("connection lost while receiving a Get's payloads");
 }
 
 Result<size_t> Client::Impl::FinishGetItem(const GetItem& item, uint64_t capacity,
@@ -237,7 +322,7 @@ Result<std::vector<Result<size_t>>> Client::GetBatch(std::span<const GetItem> it
   size_t staging = 0;
   for (size_t i = 0; i <= items.size(); ++i) {
     size_t need = 0;
-    if (i < items.size() &&
+    if (i < items.size() && !im.GetAsMessage(items[i].dest) &&
         im.registry.Find(items[i].dest.data(), items[i].dest.size()) == nullptr) {
       need = AlignUp(std::min<size_t>(items[i].dest.size(), im.options.max_staging_bytes));
     }

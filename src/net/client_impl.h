@@ -53,6 +53,8 @@ struct Client::Impl {
   size_t staging_bytes ABSL_GUARDED_BY(mu) = 0;
   // Put bytes copied straight into the server's mapped arena ("client.put_bytes_mapped").
   uint64_t put_bytes_mapped ABSL_GUARDED_BY(mu) = 0;
+  // Get bytes received as payload messages ("client.get_bytes_messages").
+  uint64_t get_bytes_messages ABSL_GUARDED_BY(mu) = 0;
   uint64_t staging_reg ABSL_GUARDED_BY(mu) = 0;  // registry id of `staging`
   std::atomic<bool> connected{false};
   TaskQueue executor;  // ~Client drains it before anything else goes
@@ -67,10 +69,10 @@ struct Client::Impl {
   // One request/reply on the live connection (connecting first); a failure that killed the
   // connection clears `connected`.
   template <typename Body>
-  Result<std::vector<std::byte>> Call(net::Opcode op, const Body& body, net::SteadyTime deadline)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  Result<std::vector<std::byte>> Call(net::Opcode op, const Body& body, net::SteadyTime deadline,
+                                      uint64_t request_id = 0) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     RETURN_IF_ERROR(EnsureConnected(deadline));
-    auto r = conn->Call(op, body, deadline);
+    auto r = conn->Call(op, body, deadline, request_id);
     if (!r.ok() && !conn->alive()) connected.store(false);
     return r;
   }
@@ -87,6 +89,13 @@ struct Client::Impl {
   Result<std::vector<Result<size_t>>> GetChunk(std::span<const GetItem> items,
                                                net::SteadyTime deadline)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Whether a Get into `dest` asks for a payload message (ClientOptions::get_transfer) on the
+  // live connection.
+  bool GetAsMessage(std::span<std::byte> dest) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Waits until no payload receive of the armed sink is in flight. If they cannot finish (the
+  // connection failed, or `deadline`), closes the connection, which makes UCX complete them,
+  // so that nothing writes into the caller's memory after the Get returns.
+  Status DrainPayloads(net::SteadyTime deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // One Get reply item -> the caller's result; copies staged bytes out.
   Result<size_t> FinishGetItem(const GetItem& item, uint64_t capacity, const net::GetReply::Item& r,
                                const std::byte* staged) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);

@@ -15,7 +15,9 @@ Result<Registration*> ClientRegistry::Allocate(UcxContext& context, size_t size)
   ASSIGN_OR_RETURN(auto mem, UcxMemory::Allocate(context, size));
   // Fresh memory cannot overlap a live registration; checked anyway (a UCX bug would be silent).
   RETURN_IF_ERROR(CheckFree(mem->address(), size));
-  return Insert(std::move(mem));
+  Registration* reg = Insert(std::move(mem));
+  reg->allocated = true;
+  return reg;
 }
 
 Status ClientRegistry::CheckFree(void* data, size_t size) const {

@@ -22,6 +22,7 @@ struct Registration {
   std::unique_ptr<UcxMemory> memory;
   uint32_t server_id = 0;  // id on the server for `epoch`
   uint64_t epoch = 0;      // connection generation the server id belongs to
+  bool allocated = false;  // from Allocate(): shared memory a server on this host can map
 };
 
 class ClientRegistry {

@@ -167,8 +167,12 @@ TEST_F(NetFlashTest, FlashHitsAreServedThroughTheBounceMemory) {
 }
 
 // Four clients at once, each reading batches of 16 keys (8 on flash, 8 in DRAM, interleaved)
-// into one registered buffer; every byte checked.
-TEST_F(NetFlashTest, ConcurrentClientsBatchedMixedGetsGetTheRightBytes) {
+// into one registered buffer; every byte checked. Once with puts into the registered buffer,
+// once with payload messages (the Get path where the endpoint has no native RMA).
+class NetFlashTransferTest : public NetFlashTest,
+                             public ::testing::WithParamInterface<ClientOptions::GetTransfer> {};
+
+TEST_P(NetFlashTransferTest, ConcurrentClientsBatchedMixedGetsGetTheRightBytes) {
   Open(120);
   ASSERT_GE(flash_.size(), 32u);
   ASSERT_GE(dram_.size(), 8u);
@@ -177,7 +181,9 @@ TEST_F(NetFlashTest, ConcurrentClientsBatchedMixedGetsGetTheRightBytes) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kClients; ++t) {
     threads.emplace_back([&, t] {
-      auto c = Client::Connect(TestClientOptions(*ts_));
+      ClientOptions co = TestClientOptions(*ts_);
+      co.get_transfer = GetParam();
+      auto c = Client::Connect(co);
       if (!c.ok()) {
         failed += kRounds * kBatch;
         return;
@@ -224,7 +230,17 @@ TEST_F(NetFlashTest, ConcurrentClientsBatchedMixedGetsGetTheRightBytes) {
   EXPECT_EQ(st.get_bytes_dram, uint64_t{kClients * kRounds * kBatch / 2} * kSize);
   EXPECT_EQ(st.key_errors, 0u);
   EXPECT_EQ(st.flash_reads_unavailable, 0u);
+  const uint64_t total = uint64_t{kClients * kRounds * kBatch} * kSize;
+  EXPECT_EQ(st.get_bytes_messages, GetParam() == ClientOptions::GetTransfer::kMessage ? total : 0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Transfers, NetFlashTransferTest,
+                         ::testing::Values(ClientOptions::GetTransfer::kPut,
+                                           ClientOptions::GetTransfer::kMessage),
+                         [](const auto& info) {
+                           return info.param == ClientOptions::GetTransfer::kPut ? "Put"
+                                                                                 : "Message";
+                         });
 
 // The flash reads of Gets from different connections are in the device at the same time: the
 // gate holds the first read until a second one arrives (a server that reads on its event loop

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "net/wire.h"
 
 namespace kvstash::net {
@@ -144,6 +146,9 @@ Status Get(WireReader& r, const Limits& l, GetRequest* m) {
     RETURN_IF_ERROR(r.U64(&it.offset));
     RETURN_IF_ERROR(r.U64(&it.capacity));
     if (it.offset + it.capacity < it.offset) return Status::InvalidArgument("range wraps");
+    if (it.buffer_id == kPayloadBufferId && it.offset != 0) {
+      return Status::InvalidArgument("payload item with an offset");
+    }
   }
   return Status::Ok();
 }
@@ -232,6 +237,24 @@ size_t Limits::MaxMessageBytes() const {
   size_t batch = kHeaderBytes + 4 + static_cast<size_t>(max_batch_keys) * per_item;
   size_t fixed = kHeaderBytes + 64 + kMaxRkeyBytes + kMaxTokenBytes + kMaxMessageText;
   return std::max(batch, fixed);
+}
+
+std::array<std::byte, kPayloadHeaderBytes> EncodePayloadHeader(const PayloadHeader& h) {
+  WireWriter w;
+  w.U64(h.request_id);
+  w.U32(h.item);
+  std::array<std::byte, kPayloadHeaderBytes> out{};
+  std::copy(w.buffer().begin(), w.buffer().end(), out.begin());
+  return out;
+}
+
+Status DecodePayloadHeader(std::span<const std::byte> in, PayloadHeader* out) {
+  if (in.size() != kPayloadHeaderBytes) {
+    return Status::InvalidArgument(fmt::format("payload header of {} bytes", in.size()));
+  }
+  WireReader r(in);
+  RETURN_IF_ERROR(r.U64(&out->request_id));
+  return r.U32(&out->item);
 }
 
 Status StatusCodeFromWire(uint8_t v, StatusCode* out) {

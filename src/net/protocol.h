@@ -15,6 +15,7 @@
 #ifndef KVSTASH_NET_PROTOCOL_H_
 #define KVSTASH_NET_PROTOCOL_H_
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -29,12 +30,28 @@
 namespace kvstash::net {
 
 inline constexpr uint32_t kMagic = 0x3153564B;  // bytes 'K' 'V' 'S' '1'
-inline constexpr uint16_t kProtocolVersion = 1;
+inline constexpr uint16_t kProtocolVersion = 2;
 inline constexpr size_t kHeaderBytes = 24;
 inline constexpr uint16_t kReplyBit = 0x8000;
 // UCP active-message ids: client->server requests and server->client replies.
 inline constexpr unsigned kRequestAmId = 0x4B;
 inline constexpr unsigned kReplyAmId = 0x4C;
+// Payload active messages (server->client): the bytes of one Get item asked for with
+// buffer_id 0 (kPayloadBufferId). The AM header is a PayloadHeader; the data is the block,
+// sent eagerly or by rendezvous as UCX chooses. This is the Get path where the endpoint has no
+// native RMA lane (TCP; shared memory in UCX 1.13): a rendezvous is received straight into the
+// caller's memory, where an emulated put would copy every byte through bounce segments twice.
+inline constexpr unsigned kPayloadAmId = 0x4D;
+inline constexpr uint32_t kPayloadBufferId = 0;
+inline constexpr size_t kPayloadHeaderBytes = 12;
+// u64 request id | u32 index of the item in its GetRequest.
+struct PayloadHeader {
+  uint64_t request_id = 0;
+  uint32_t item = 0;
+};
+std::array<std::byte, kPayloadHeaderBytes> EncodePayloadHeader(const PayloadHeader& h);
+// InvalidArgument unless `in` is exactly kPayloadHeaderBytes.
+Status DecodePayloadHeader(std::span<const std::byte> in, PayloadHeader* out);
 
 enum class Opcode : uint16_t {
   kHello = 1,
@@ -118,9 +135,9 @@ struct UnregisterBufferRequest {
 struct GetRequest {
   struct Item {
     std::string_view key;
-    uint32_t buffer_id = 0;
-    uint64_t offset = 0;    // into the registered buffer
-    uint64_t capacity = 0;  // bytes available there
+    uint32_t buffer_id = 0;  // kPayloadBufferId: send the bytes as a payload message
+    uint64_t offset = 0;     // into the registered buffer (0 with kPayloadBufferId)
+    uint64_t capacity = 0;   // bytes available there
   };
   std::vector<Item> items;
 };

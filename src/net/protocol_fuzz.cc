@@ -32,7 +32,7 @@ void Fuzz(std::span<const std::byte> in) {
   auto msg = in.subspan(1);
   Header h;
   if (DecodeHeader(msg, &h).ok()) msg = msg.subspan(kHeaderBytes);
-  switch (which % 17) {
+  switch (which % 18) {
     case 0:
       return Decode<HelloRequest>(msg, false);
     case 1:
@@ -65,8 +65,13 @@ void Fuzz(std::span<const std::byte> in) {
       return Decode<ExistsReply>(msg, true);
     case 15:
       return Decode<LongestPrefixReply>(msg, true);
-    default:
+    case 16:
       return Decode<StatsReply>(msg, true);
+    default: {
+      PayloadHeader ph;
+      (void)DecodePayloadHeader(in.subspan(1), &ph);
+      return;
+    }
   }
 }
 

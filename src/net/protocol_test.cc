@@ -88,7 +88,8 @@ TEST(ProtocolTest, RequestsRoundTrip) {
 
 TEST(ProtocolTest, RepliesRoundTrip) {
   std::vector<std::byte> rkey(40, std::byte{9});
-  auto hello = RoundTripReply(Opcode::kHello, HelloReply{1, 0x7000, 1 << 30, rkey, Limits{}});
+  auto hello =
+      RoundTripReply(Opcode::kHello, HelloReply{kProtocolVersion, 0x7000, 1 << 30, rkey, Limits{}});
   EXPECT_EQ(hello.arena_bytes, 1u << 30);
   EXPECT_EQ(hello.arena_rkey.size(), 40u);
 
@@ -149,7 +150,7 @@ TEST(ProtocolTest, MalformedHeadersRejected) {
   bad[0] = std::byte{'X'};
   EXPECT_FALSE(DecodeHeader(bad, &h).ok());  // magic
   bad = good;
-  bad[4] = std::byte{2};
+  bad[4] = std::byte{kProtocolVersion + 1};
   EXPECT_FALSE(DecodeHeader(bad, &h).ok());  // version
   bad = good;
   bad[6] = std::byte{99};
@@ -206,6 +207,28 @@ TEST(ProtocolTest, BadFieldValuesRejected) {
   auto wrap = EncodeRequest(Opcode::kRegisterBuffer, 1, RegisterBufferRequest{~0ull, 2, rkey});
   RegisterBufferRequest rr;
   EXPECT_FALSE(DecodeBody(BodyOf(wrap), Limits{}, &rr).ok());
+}
+
+TEST(ProtocolTest, PayloadHeaderRoundTripsAndRejectsOtherSizes) {
+  auto bytes = EncodePayloadHeader({0x0102030405060708ull, 77});
+  EXPECT_EQ(bytes[0], std::byte{0x08});  // little-endian request id, then the item
+  EXPECT_EQ(bytes[8], std::byte{77});
+  PayloadHeader ph;
+  ASSERT_TRUE(DecodePayloadHeader(bytes, &ph).ok());
+  EXPECT_EQ(ph.request_id, 0x0102030405060708ull);
+  EXPECT_EQ(ph.item, 77u);
+  EXPECT_FALSE(DecodePayloadHeader(std::span(bytes).first(11), &ph).ok());
+  std::vector<std::byte> longer(bytes.begin(), bytes.end());
+  longer.push_back(std::byte{0});
+  EXPECT_FALSE(DecodePayloadHeader(longer, &ph).ok());
+}
+
+TEST(ProtocolTest, PayloadGetItemMustNotCarryAnOffset) {
+  GetRequest out;
+  auto ok = EncodeRequest(Opcode::kGet, 1, GetRequest{{{"k", kPayloadBufferId, 0, 4096}}});
+  EXPECT_TRUE(DecodeBody(BodyOf(ok), Limits{}, &out).ok());
+  auto bad = EncodeRequest(Opcode::kGet, 1, GetRequest{{{"k", kPayloadBufferId, 64, 4096}}});
+  EXPECT_FALSE(DecodeBody(BodyOf(bad), Limits{}, &out).ok());
 }
 
 TEST(ProtocolTest, RandomBytesNeverCrashDecoders) {

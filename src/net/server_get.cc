@@ -10,6 +10,13 @@
 // and the reply goes out after every chunk's flush and a last flush of the DRAM puts. A flash
 // pin is released by the reader as soon as its block is in the slice: it guards the device
 // region, which the put never reads.
+//
+// Items asked for with kPayloadBufferId (the client's choice where its endpoint has no native
+// RMA lane) are sent as payload active messages from the same memory instead: a rendezvous
+// over TCP is received by the client straight into its memory (kernel copies only), where an
+// emulated put would copy every byte into and out of bounce segments on both sides. The memory
+// (pin or slice) is held until the send completes, which, unlike a put's local completion,
+// means the client has the bytes; the reply waits for every send as for the flushes.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -44,6 +51,30 @@ bool FlushNow(ucp_ep_h ep, ucp_send_nbx_callback_t done, void* user_data, ucs_st
 
 }  // namespace
 
+StatusCode ServerWorker::SendPayload(PendingGet& pending, size_t item,
+                                     std::span<const std::byte> src, ucp_mem_h memh,
+                                     ucp_send_nbx_callback_t done, void* user_data,
+                                     bool* in_flight) {
+  Connection& c = *pending.conn;
+  auto& header = pending.payload_headers[item];
+  header = EncodePayloadHeader({pending.header.request_id, static_cast<uint32_t>(item)});
+  ucp_request_param_t p{};
+  p.op_attr_mask =
+      UCP_OP_ATTR_FIELD_MEMH | UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+  p.memh = memh;
+  p.cb.send = done;
+  p.user_data = user_data;
+  ucs_status_ptr_t req = ucp_am_send_nbx(c.ep()->get(), kPayloadAmId, header.data(), header.size(),
+                                         src.data(), src.size(), &p);
+  if (UCS_PTR_IS_ERR(req)) {
+    Bump(counters_.put_errors);
+    return UcsToStatus(UCS_PTR_STATUS(req), "ucp_am_send_nbx").code();
+  }
+  *in_flight = req != nullptr;  // `done` frees it
+  Bump(counters_.get_bytes_messages, src.size());
+  return StatusCode::kOk;
+}
+
 StatusCode ServerWorker::PutDram(Connection& c, const BlockPin& pin, const RemoteBuffer& buf,
                                  uint64_t offset) {
   const std::byte* src = c.store()->arena_base() + pin.arena_offset().value();
@@ -66,10 +97,12 @@ StatusCode ServerWorker::PutDram(Connection& c, const BlockPin& pin, const Remot
   return StatusCode::kOk;
 }
 
-// Puts flash item `item` of `pending` from `src` (its bounce bytes) after its read returned
-// `read`. The slice stays allocated until the flush: no wait here.
-StatusCode ServerWorker::PutFlash(PendingGet& pending, size_t item, std::span<std::byte> src,
-                                  const Status& read) {
+// Puts (or sends) flash item `item` of `chunk`'s Get from `src` (its bounce bytes) after its
+// read returned `read`. The slice stays allocated until the chunk's flush and sends complete:
+// no wait here. `*put` is set when an RMA put was issued (the chunk's flush covers it).
+StatusCode ServerWorker::PutFlash(FlashChunk& chunk, size_t item, std::span<std::byte> src,
+                                  const Status& read, bool* put) {
+  PendingGet& pending = *chunk.get;
   Connection& c = *pending.conn;
   if (!c.alive()) return StatusCode::kUnavailable;  // no put, no reply: the client is gone
   if (!read.ok()) {
@@ -78,6 +111,14 @@ StatusCode ServerWorker::PutFlash(PendingGet& pending, size_t item, std::span<st
     return read.code();
   }
   const PendingGet::FlashItem& f = pending.flash[item];
+  if (f.buffer_id == kPayloadBufferId) {
+    bool in_flight = false;
+    StatusCode code = SendPayload(pending, f.reply_index, src, bounce_->memh(),
+                                  &ServerWorker::OnChunkPartDone, &chunk, &in_flight);
+    if (in_flight) ++chunk.parts_out;
+    if (code == StatusCode::kOk) Bump(counters_.get_bytes_flash, src.size());
+    return code;
+  }
   // Looked up again: the client may have unregistered the buffer while the read ran.
   const RemoteBuffer* buf = c.FindBuffer(f.buffer_id);
   if (buf == nullptr || !buf->Contains(f.offset, src.size())) return StatusCode::kInvalidArgument;
@@ -95,6 +136,7 @@ StatusCode ServerWorker::PutFlash(PendingGet& pending, size_t item, std::span<st
     return UcsToStatus(UCS_PTR_STATUS(req), "ucp_put_nbx").code();
   }
   if (req != nullptr) ucp_request_free(req);  // completion is covered by the chunk's flush
+  *put = true;
   Bump(counters_.get_bytes_flash, src.size());
   return StatusCode::kOk;
 }
@@ -102,9 +144,10 @@ StatusCode ServerWorker::PutFlash(PendingGet& pending, size_t item, std::span<st
 void ServerWorker::ServeGetItem(Connection& c, const GetRequest::Item& it, PendingGet* pending) {
   size_t index = pending->reply.items.size();
   GetReply::Item& out = pending->reply.items.emplace_back();
-  const RemoteBuffer* buf = c.FindBuffer(it.buffer_id);
+  const bool payload = it.buffer_id == kPayloadBufferId;
+  const RemoteBuffer* buf = payload ? nullptr : c.FindBuffer(it.buffer_id);
   Result<BlockPin> pin = Status::InvalidArgument("bad buffer range");
-  if (buf != nullptr && buf->Contains(it.offset, it.capacity)) {
+  if (payload || (buf != nullptr && buf->Contains(it.offset, it.capacity))) {
     pin = c.store()->Lookup(c.ns(), it.key);
     if (pin.status().Is(StatusCode::kNotFound)) Bump(counters_.get_misses);
     if (pin.ok()) Bump(counters_.get_hits);
@@ -119,6 +162,16 @@ void ServerWorker::ServeGetItem(Connection& c, const GetRequest::Item& it, Pendi
     out.status = StatusCode::kInvalidArgument;  // too small; `size` tells the client
   } else if (!c.alive()) {
     out.status = StatusCode::kUnavailable;
+  } else if (pin->tier() == Tier::kDram && payload) {
+    const std::byte* src = c.store()->arena_base() + pin->arena_offset().value();
+    bool in_flight = false;
+    out.status = SendPayload(*pending, index, {src, pin->size()}, c.arena()->get(),
+                             &ServerWorker::OnGetPartDone, pending, &in_flight);
+    if (out.status == StatusCode::kOk) {
+      if (in_flight) ++pending->parts_out;
+      Bump(counters_.get_bytes_dram, pin->size());
+      pending->pins.push_back(std::move(pin).value());  // held until the send completed
+    }
   } else if (pin->tier() == Tier::kDram) {
     out.status = PutDram(c, *pin, *buf, it.offset);
     if (out.status == StatusCode::kOk) {
@@ -143,6 +196,7 @@ Status ServerWorker::OnGet(const std::shared_ptr<Connection>& conn, const Header
   pending->conn = conn;
   pending->header = h;
   pending->reply.items.reserve(req.items.size());
+  pending->payload_headers.resize(req.items.size());
   conn->AddInFlight(1);
   ++gets_in_flight_;
   for (const auto& it : req.items) ServeGetItem(*conn, it, pending.get());
@@ -244,25 +298,30 @@ void ServerWorker::OnFlashRead(std::unique_ptr<FlashReader::Job> job) {
     size_t item = chunk->first + j;
     // The slot was 4 KiB-rounded for the read; the client gets exactly the value.
     std::span<std::byte> value = job->dests[j].first(p.flash[item].size);
-    StatusCode code = PutFlash(p, item, value, job->results[j]);
+    StatusCode code = PutFlash(*chunk, item, value, job->results[j], &puts);
     p.reply.items[p.flash[item].reply_index].status = code;
     CountKeyStatus(code);
-    puts |= code == StatusCode::kOk;
   }
-  if (!puts || !p.conn->alive()) {
-    completed_chunks_.push_back(chunk);  // nothing to flush (or nobody to flush to)
-    return;
+  if (puts && p.conn->alive()) {  // else nothing to flush (or nobody to flush to)
+    ucs_status_t status = UCS_OK;
+    if (FlushNow(p.conn->ep()->get(), &ServerWorker::OnChunkPartDone, chunk, &status)) {
+      if (chunk->flush_status == UCS_OK) chunk->flush_status = status;
+    } else {
+      ++chunk->parts_out;
+    }
   }
-  if (FlushNow(p.conn->ep()->get(), &ServerWorker::OnChunkFlushDone, chunk, &chunk->flush_status)) {
-    completed_chunks_.push_back(chunk);
-  }
+  if (chunk->parts_out == 0) completed_chunks_.push_back(chunk);
 }
 
-void ServerWorker::OnChunkFlushDone(void* request, ucs_status_t status, void* user_data) {
+void ServerWorker::OnChunkPartDone(void* request, ucs_status_t status, void* user_data) {
   auto* chunk = static_cast<FlashChunk*>(user_data);
-  chunk->flush_status = status;
-  chunk->get->worker->completed_chunks_.push_back(chunk);
+  chunk->get->worker->ChunkPartDone(chunk, status);
   ucp_request_free(request);
+}
+
+void ServerWorker::ChunkPartDone(FlashChunk* chunk, ucs_status_t status) {
+  if (status != UCS_OK && chunk->flush_status == UCS_OK) chunk->flush_status = status;
+  if (--chunk->parts_out == 0) completed_chunks_.push_back(chunk);
 }
 
 void ServerWorker::SettleChunks() {
@@ -285,32 +344,36 @@ void ServerWorker::MaybeFinishFlashGet(PendingGet* p) {
   auto it = flash_gets_.find(p);
   std::unique_ptr<PendingGet> owned = std::move(it->second);
   flash_gets_.erase(it);
-  if (owned->chunk_failed) {
-    Bump(counters_.put_errors);
-    CompleteGet(std::move(owned), /*reply=*/false);
-    return;
-  }
+  // A failed chunk drops the Get (FinishGets), once its DRAM payload sends are done too.
+  if (owned->chunk_failed && owned->flush_status == UCS_OK) owned->flush_status = UCS_ERR_IO_ERROR;
   StartFlush(std::move(owned));
 }
 
 void ServerWorker::StartFlush(std::unique_ptr<PendingGet> pending) {
-  Connection& c = *pending->conn;
-  if (!pending->puts || !c.alive()) {
-    pending->flush_status = UCS_OK;  // nothing to flush (FinishGets drops a dead connection's)
-    completed_gets_.push_back(pending.release());
-    return;
+  PendingGet* p = pending.release();  // owned by its parts from here, then by FinishGets
+  p->finishing = true;
+  Connection& c = *p->conn;
+  // Nothing to flush without puts (FinishGets drops a dead connection's Gets).
+  if (p->puts && c.alive() && p->flush_status == UCS_OK) {
+    ucs_status_t status = UCS_OK;
+    if (FlushNow(c.ep()->get(), &ServerWorker::OnGetPartDone, p, &status)) {
+      p->flush_status = status;
+    } else {
+      ++p->parts_out;
+    }
   }
-  PendingGet* raw = pending.release();
-  if (FlushNow(c.ep()->get(), &ServerWorker::OnFlushDone, raw, &raw->flush_status)) {
-    completed_gets_.push_back(raw);
-  }
+  if (p->parts_out == 0) completed_gets_.push_back(p);
 }
 
-void ServerWorker::OnFlushDone(void* request, ucs_status_t status, void* user_data) {
+void ServerWorker::OnGetPartDone(void* request, ucs_status_t status, void* user_data) {
   auto* pending = static_cast<PendingGet*>(user_data);
-  pending->flush_status = status;
-  pending->worker->completed_gets_.push_back(pending);
+  pending->worker->GetPartDone(pending, status);
   ucp_request_free(request);
+}
+
+void ServerWorker::GetPartDone(PendingGet* pending, ucs_status_t status) {
+  if (status != UCS_OK && pending->flush_status == UCS_OK) pending->flush_status = status;
+  if (--pending->parts_out == 0 && pending->finishing) completed_gets_.push_back(pending);
 }
 
 void ServerWorker::FinishGets() {

@@ -15,13 +15,17 @@
 // completes the slice and the DRAM pins are released and the reply is sent. A Get whose flash
 // hits exceed what one slice may hold is served in chunks (read, put, flush; next chunk),
 // still with one reply. A connection that dies while its reads run gets no puts and no
-// reply; its slice and pins are released all the same.
+// reply; its slice and pins are released all the same. An item asked for with
+// kPayloadBufferId is sent as a payload active message instead of put; its memory (pin or
+// slice) is held until that send completes, and the reply waits for every send as for the
+// flushes.
 //
 // Thread safety: EnqueueConnRequest(), RequestStop() and counters() may be called from any
 // thread; everything else runs on the worker's own thread (Start() hands it over).
 #ifndef KVSTASH_NET_SERVER_WORKER_H_
 #define KVSTASH_NET_SERVER_WORKER_H_
 
+#include <array>
 #include <atomic>
 #include <deque>
 #include <functional>
@@ -93,8 +97,9 @@ class ServerWorker {
     PendingGet* get = nullptr;
     size_t first = 0;  // flash[first, first + count) of the Get
     size_t count = 0;
-    BounceArena::Slice slice;  // freed once the chunk's flush completed
-    ucs_status_t flush_status = UCS_OK;
+    BounceArena::Slice slice;            // freed once the chunk's flush and payload sends completed
+    ucs_status_t flush_status = UCS_OK;  // the first failure of its flush or sends
+    size_t parts_out = 0;                // its flush and payload sends not yet completed
   };
   // A Get being served: decoded, waiting for bounce memory, reading, or flushing.
   struct PendingGet {
@@ -119,7 +124,12 @@ class ServerWorker {
     size_t chunks_out = 0;      // chunks being read or flushed
     bool chunk_failed = false;  // a chunk's flush failed: nothing is proven delivered
     bool puts = false;          // a DRAM put was issued and not yet flushed
-    ucs_status_t flush_status = UCS_OK;
+    // AM headers of payload items (kPayloadBufferId), by request index: UCX reads a header
+    // until its send completes. Sized once at decode, never reallocated.
+    std::vector<std::array<std::byte, kPayloadHeaderBytes>> payload_headers;
+    size_t parts_out = 0;                // DRAM payload sends and the final flush not yet completed
+    bool finishing = false;              // StartFlush ran: the last completed part finishes the Get
+    ucs_status_t flush_status = UCS_OK;  // the first failure of the flush or a DRAM send
   };
 
   ServerWorker(int index, ServerShared* shared) : index_(index), shared_(shared) {}
@@ -156,23 +166,33 @@ class ServerWorker {
   // pending->flash (its status is set when its read comes back).
   void ServeGetItem(Connection& c, const GetRequest::Item& it, PendingGet* pending);
   StatusCode PutDram(Connection& c, const BlockPin& pin, const RemoteBuffer& buf, uint64_t offset);
-  // Puts flash item `item` of `pending` from `src` (its bounce bytes) after its read returned
-  // `read`. kOk means a put was issued (the chunk's flush covers it).
-  StatusCode PutFlash(PendingGet& pending, size_t item, std::span<std::byte> src,
-                      const Status& read);
+  // Sends `src` as the payload message of request item `item` of `pending`. kOk: sent, or in
+  // flight (then `*in_flight`, and `done(user_data)` runs from UCX progress when it completes).
+  StatusCode SendPayload(PendingGet& pending, size_t item, std::span<const std::byte> src,
+                         ucp_mem_h memh, ucp_send_nbx_callback_t done, void* user_data,
+                         bool* in_flight);
+  // Puts (or sends, for a payload item) flash item `item` of `chunk`'s Get from `src` (its
+  // bounce bytes) after its read returned `read`. `*put`: an RMA put was issued (the chunk's
+  // flush covers it); a send in flight counts in chunk.parts_out.
+  StatusCode PutFlash(FlashChunk& chunk, size_t item, std::span<std::byte> src, const Status& read,
+                      bool* put);
   // Starts reads for waiting Gets, in order, while bounce memory is free.
   void PumpFlashReads();
   // Creates the bounce memory and the reader threads at the first flash hit.
   Status EnsureFlashResources();
   void CollectFlashReads();
   void OnFlashRead(std::unique_ptr<FlashReader::Job> job);
-  static void OnChunkFlushDone(void* request, ucs_status_t status, void* user_data);
+  // Completion of a chunk's flush or payload send (user_data = the FlashChunk).
+  static void OnChunkPartDone(void* request, ucs_status_t status, void* user_data);
+  void ChunkPartDone(FlashChunk* chunk, ucs_status_t status);
   // Settles chunks whose flush completed; a Get whose chunks are all settled goes on to its
   // final flush and reply.
   void SettleChunks();
   void MaybeFinishFlashGet(PendingGet* p);
   void StartFlush(std::unique_ptr<PendingGet> pending);
-  static void OnFlushDone(void* request, ucs_status_t status, void* user_data);
+  // Completion of a Get's final flush or of a DRAM payload send (user_data = the PendingGet).
+  static void OnGetPartDone(void* request, ucs_status_t status, void* user_data);
+  void GetPartDone(PendingGet* pending, ucs_status_t status);
   void FinishGets();
   // Releases everything `pending` holds and, if `reply`, sends its reply.
   void CompleteGet(std::unique_ptr<PendingGet> pending, bool reply);

@@ -4,7 +4,10 @@
 #include <netdb.h>
 
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include "net/ucx_status.h"
 
@@ -104,6 +107,29 @@ Result<sockaddr_storage> ResolveAddress(const std::string& host, uint16_t port) 
   std::memcpy(&out, res->ai_addr, res->ai_addrlen);
   freeaddrinfo(res);
   return out;
+}
+
+bool UcxEndpoint::HasNativeRma() const {
+  char* text = nullptr;
+  size_t size = 0;
+  FILE* f = open_memstream(&text, &size);
+  if (f == nullptr) return false;
+  ucp_ep_print_info(ep_, f);
+  std::fclose(f);
+  std::string_view info(text, size);
+  bool rma = false;
+  for (size_t at = 0; at < info.size();) {
+    size_t end = info.find('\n', at);
+    if (end == std::string_view::npos) end = info.size();
+    std::string_view line = info.substr(at, end - at);
+    if (line.find("lane[") != std::string_view::npos &&
+        line.find(" rma#") != std::string_view::npos) {
+      rma = true;
+    }
+    at = end + 1;
+  }
+  std::free(text);
+  return rma;
 }
 
 }  // namespace kvstash::net

@@ -48,6 +48,11 @@ class UcxEndpoint {
   ucp_ep_h get() const { return ep_; }
   bool failed() const { return !error_.ok(); }
   const Status& error() const { return error_; }
+  // True if UCX gave this endpoint a lane with native RMA (an RDMA transport): ucp_put_nbx then
+  // moves bytes with the NIC. False where UCX emulates puts over active messages (TCP; shared
+  // memory in UCX 1.13, whose cma is a rendezvous lane only). UCX 1.13 reports its lanes only
+  // through ucp_ep_print_info: a lane flagged "rma#N" there is a native RMA lane.
+  bool HasNativeRma() const;
 
   // Closes the endpoint: FLUSH (in-flight operations finish; the peer acknowledges) if
   // `force` is false and the endpoint is healthy, FORCE otherwise (the transport connection is
