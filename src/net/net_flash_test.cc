@@ -119,16 +119,19 @@ class NetFlashTest : public ::testing::Test {
   // DRAM: 4 regions of 256 KiB; flash: 16 MiB in 1 MiB regions, admit everything; `n` blocks
   // "f<i>" = Pattern(i, kSize) put and flushed: the oldest end up on flash only, the newest
   // stay in DRAM.
-  void Open(int n, ServerOptions so = {}, bool gated = false) {
+  // `shared`: the arena in shared memory (as kvstashd has it), so that over shared memory the
+  // server maps a client's AllocateBuffer memory; `block`: the block size.
+  void Open(int n, ServerOptions so = {}, bool gated = false, bool shared = false,
+            size_t block = kSize) {
     mem_ = std::move(MemoryDevice::Create(16 << 20)).value();
     gate_ = std::make_unique<GatedDevice>(mem_.get());
     StoreOptions o = SmallFlashStoreOptions(gated ? static_cast<Device*>(gate_.get()) : mem_.get());
     so.max_value_bytes = 256 << 10;
-    ts_ = StartServer(0, 1, o, so);
+    ts_ = shared ? StartSharedArenaServer(o, so) : StartServer(0, 1, o, so);
     ASSERT_NE(ts_, nullptr);
     auto c = Client::Connect(TestClientOptions(*ts_));
     ASSERT_TRUE(c.ok()) << c.status().ToString();
-    for (int i = 0; i < n; ++i) ASSERT_TRUE((*c)->Put(Key(i), Pattern(i, kSize)).ok()) << i;
+    for (int i = 0; i < n; ++i) ASSERT_TRUE((*c)->Put(Key(i), Pattern(i, block)).ok()) << i;
     ASSERT_TRUE(ts_->store->FlushFlash().ok());
     for (int i = 0; i < n; ++i) {
       auto pin = ts_->store->Lookup(0, Key(i));
@@ -164,6 +167,54 @@ TEST_F(NetFlashTest, FlashHitsAreServedThroughTheBounceMemory) {
   EXPECT_EQ(ts_->store->Stats().hits_flash - hits_flash, flash_.size());
   EXPECT_EQ(st.flash_reads_unavailable, 0u);
   EXPECT_EQ(st.dram_payload_memcpy_bytes, 0u);
+}
+
+// Into a buffer from AllocateBuffer on a shared-arena server: over shared memory the server
+// maps it and the readers read flash hits straight into it (no bounce slot, no copy by the
+// worker), 4 KiB-aligned or not; over TCP the same Gets take the payload path. Every byte
+// checked either way.
+TEST_F(NetFlashTest, FlashHitsLandStraightInAMappedClientBuffer) {
+  for (size_t block : {size_t{16} << 10, kSize}) {
+    SCOPED_TRACE(block);
+    Open(120, {}, /*gated=*/false, /*shared=*/true, block);
+    ASSERT_GE(flash_.size(), 16u);
+    auto c = std::move(Client::Connect(TestClientOptions(*ts_))).value();
+    const size_t slot = (block + 4095) / 4096 * 4096;
+    auto pool = c->AllocateBuffer(9 * slot);
+    ASSERT_TRUE(pool.ok()) << pool.status().ToString();
+    auto* base = static_cast<std::byte*>(pool->data());
+    const ServerStats before = ts_->server->Stats();
+    uint64_t bytes = 0;
+    for (size_t first = 0; first + 8 <= 16; first += 8) {
+      std::vector<std::string> keys;
+      keys.reserve(8);  // the items view these strings
+      std::vector<GetItem> items;
+      for (size_t k = 0; k < 8; ++k) {
+        keys.push_back(Key(flash_[first + k]));
+        // Slot-aligned, except the last one (odd offset: the reader copies it in).
+        std::byte* at = base + k * slot + (k == 7 ? 100 : 0);
+        items.push_back({keys.back(), std::span(at, block)});
+      }
+      auto got = c->GetBatch(items);
+      ASSERT_TRUE(got.ok()) << got.status().ToString();
+      for (size_t k = 0; k < 8; ++k) {
+        ASSERT_TRUE((*got)[k].ok()) << k << ": " << (*got)[k].status().ToString();
+        ASSERT_EQ(*(*got)[k], block);
+        ASSERT_TRUE(std::ranges::equal(items[k].dest, Pattern(flash_[first + k], block)))
+            << "WRONG BYTES, item " << k;
+        bytes += block;
+      }
+    }
+    const ServerStats after = ts_->server->Stats();
+    EXPECT_EQ(after.get_bytes_flash - before.get_bytes_flash, bytes);
+    EXPECT_EQ(after.get_bytes_mapped - before.get_bytes_mapped, ShmMode() ? bytes : 0u);
+    EXPECT_EQ(after.flash_reads_unavailable, 0u);
+    *pool = BufferHandle();  // unmapped before its client goes
+    c.reset();
+    ts_.reset();
+    flash_.clear();
+    dram_.clear();
+  }
 }
 
 // Four clients at once, each reading batches of 16 keys (8 on flash, 8 in DRAM, interleaved)

@@ -61,12 +61,12 @@ std::unique_ptr<TestServer> StartServer(uint16_t port, uint32_t workers, StoreOp
   return s.ok() ? std::move(ts) : nullptr;
 }
 
-std::unique_ptr<TestServer> StartSharedArenaServer(StoreOptions store_options) {
+std::unique_ptr<TestServer> StartSharedArenaServer(StoreOptions store_options,
+                                                   ServerOptions server_options) {
   auto arenas = CreateSharedArenas();
   EXPECT_TRUE(arenas.ok()) << arenas.status().ToString();
   if (!arenas.ok()) return nullptr;
   store_options.arena_allocator = SharedArenaAllocator(*arenas);
-  ServerOptions server_options;
   server_options.shared_arenas = *arenas;
   auto ts = StartServer(0, 1, std::move(store_options), std::move(server_options));
   if (ts != nullptr) ts->arenas = std::move(arenas).value();

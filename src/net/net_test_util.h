@@ -38,7 +38,8 @@ std::unique_ptr<TestServer> StartServer(uint16_t port = 0, uint32_t workers = 1,
                                         ServerOptions server_options = {});
 // As StartServer(), with the arena in shared memory from UCX (net/shared_arenas.h), as
 // kvstashd has it by default.
-std::unique_ptr<TestServer> StartSharedArenaServer(StoreOptions store_options = TestStoreOptions());
+std::unique_ptr<TestServer> StartSharedArenaServer(StoreOptions store_options = TestStoreOptions(),
+                                                   ServerOptions server_options = {});
 // Restarts a server on the same port with the same store.
 std::unique_ptr<Server> StartServerOn(BlockStore* store, uint16_t port);
 

@@ -27,9 +27,12 @@ namespace kvstash::net {
 struct RemoteBuffer {
   uint64_t address = 0;
   uint64_t length = 0;
-  std::unique_ptr<RemoteKey> rkey;
+  // Shared: a flash read straight into `mapped` holds a reference, so that an UnregisterBuffer
+  // arriving meanwhile cannot unmap the memory under the reader.
+  std::shared_ptr<RemoteKey> rkey;
   // The buffer mapped into this process when the client is on this host and allocated it as
-  // shared memory (RemoteKey::Map): gets copy into it with memcpy instead of a UCX put.
+  // shared memory (RemoteKey::Map): gets copy into it with memcpy instead of a UCX put, and
+  // flash hits are read into it directly. Valid while `rkey` lives.
   std::byte* mapped = nullptr;
 
   // True if [offset, offset+n) lies inside the buffer.

@@ -9,7 +9,10 @@
 // client (a put's local completion does not): a chunk's bounce slice is freed after its flush,
 // and the reply goes out after every chunk's flush and a last flush of the DRAM puts. A flash
 // pin is released by the reader as soon as its block is in the slice: it guards the device
-// region, which the put never reads.
+// region, which the put never reads. A client buffer mapped here (same host, shared memory)
+// needs no slice: the reader reads the block straight into it (the device DMAs there when it
+// is 4 KiB aligned; RegionStore copies it in otherwise) and verifies it there; the Get holds
+// the mapping (its RemoteKey) until it is done, whatever the client unregisters meanwhile.
 //
 // Items asked for with kPayloadBufferId (the client's choice where its endpoint has no native
 // RMA lane) are sent as payload active messages from the same memory instead: a rendezvous
@@ -111,6 +114,11 @@ StatusCode ServerWorker::PutFlash(FlashChunk& chunk, size_t item, std::span<std:
     return read.code();
   }
   const PendingGet::FlashItem& f = pending.flash[item];
+  if (f.direct != nullptr) {  // read straight into the client's mapped buffer: nothing to move
+    Bump(counters_.get_bytes_flash, src.size());
+    Bump(counters_.get_bytes_mapped, src.size());
+    return StatusCode::kOk;
+  }
   if (f.buffer_id == kPayloadBufferId) {
     bool in_flight = false;
     StatusCode code = SendPayload(pending, f.reply_index, src, bounce_->memh(),
@@ -180,7 +188,16 @@ void ServerWorker::ServeGetItem(Connection& c, const GetRequest::Item& it, Pendi
     }
   } else {  // flash: the status is set (and counted) when the read comes back
     pending->flash_bytes += BounceArena::RoundUp(pin->size());
-    pending->flash.push_back({index, it.buffer_id, it.offset, pin->size(), std::move(*pin)});
+    PendingGet::FlashItem& f = pending->flash.emplace_back();
+    f.reply_index = index;
+    f.buffer_id = it.buffer_id;
+    f.offset = it.offset;
+    f.size = pin->size();
+    f.pin = std::move(pin).value();
+    if (buf != nullptr && buf->mapped != nullptr) {
+      f.direct = buf->mapped + it.offset;
+      f.mapping = buf->rkey;
+    }
     return;
   }
   CountKeyStatus(out.status);
@@ -250,14 +267,17 @@ void ServerWorker::PumpFlashReads() {
     const uint64_t readers = std::max<uint32_t>(1, shared_->options.flash_readers);
     const uint64_t limit = std::min(quarter, (p.flash_bytes + readers - 1) / readers);
     uint64_t bytes = 0;
+    uint64_t bounce_bytes = 0;  // of `bytes`: items not read straight into a mapped buffer
     size_t end = p.flash_next;
     while (end < p.flash.size()) {
       uint64_t b = BounceArena::RoundUp(p.flash[end].size);
       if (end > p.flash_next && bytes + b > limit) break;
       bytes += b;
+      if (p.flash[end].direct == nullptr) bounce_bytes += b;
       ++end;
     }
-    std::optional<BounceArena::Slice> slice = bounce_->Allocate(bytes);
+    std::optional<BounceArena::Slice> slice = BounceArena::Slice{};
+    if (bounce_bytes > 0) slice = bounce_->Allocate(bounce_bytes);
     if (!slice) return;  // a completed flush will free bounce memory and pump again
     auto chunk = std::make_unique<FlashChunk>();
     chunk->get = &p;
@@ -272,6 +292,12 @@ void ServerWorker::PumpFlashReads() {
     for (size_t i = p.flash_next; i < end; ++i) {
       PendingGet::FlashItem& f = p.flash[i];
       job->pins.push_back(std::move(f.pin));
+      if (f.direct != nullptr) {
+        // Into the client's mapped buffer: the device writes there directly when it is 4 KiB
+        // aligned and the size is a multiple of 4 KiB; otherwise the reader copies it in.
+        job->dests.emplace_back(f.direct, f.size);
+        continue;
+      }
       // The whole 4 KiB-rounded slot: the flash read then lands directly in this registered
       // memory (RegionStore reads into an aligned destination that holds the value extent).
       job->dests.push_back(mem.subspan(at, BounceArena::RoundUp(f.size)));
@@ -328,7 +354,7 @@ void ServerWorker::SettleChunks() {
   std::vector<FlashChunk*> done;
   done.swap(completed_chunks_);
   for (FlashChunk* chunk : done) {
-    bounce_->Free(std::exchange(chunk->slice, {}));
+    if (chunk->slice.bytes > 0) bounce_->Free(std::exchange(chunk->slice, {}));
     PendingGet* p = chunk->get;
     if (chunk->flush_status != UCS_OK) p->chunk_failed = true;
     --p->chunks_out;

@@ -97,7 +97,9 @@ class ServerWorker {
     PendingGet* get = nullptr;
     size_t first = 0;  // flash[first, first + count) of the Get
     size_t count = 0;
-    BounceArena::Slice slice;            // freed once the chunk's flush and payload sends completed
+    // Bounce memory of the items not read directly (none: bytes 0); freed once the chunk's
+    // flush and payload sends completed.
+    BounceArena::Slice slice;
     ucs_status_t flush_status = UCS_OK;  // the first failure of its flush or sends
     size_t parts_out = 0;                // its flush and payload sends not yet completed
   };
@@ -110,6 +112,11 @@ class ServerWorker {
       uint64_t offset = 0;
       uint64_t size = 0;
       BlockPin pin;  // moved to the reader with the item's chunk
+      // A client buffer mapped here (same host, shared memory): the reader reads the block
+      // straight into it (no bounce slot, no copy); `mapping` keeps it mapped until the Get
+      // is done, whatever the client unregisters meanwhile.
+      std::byte* direct = nullptr;
+      std::shared_ptr<RemoteKey> mapping;
     };
 
     ServerWorker* worker = nullptr;
@@ -118,7 +125,7 @@ class ServerWorker {
     GetReply reply;
     std::vector<BlockPin> pins;    // DRAM: released (destroyed) only after the flush completed
     std::vector<FlashItem> flash;  // flash hits, handed to the readers chunk by chunk, in order
-    uint64_t flash_bytes = 0;      // their bounce footprint (4 KiB-rounded sizes)
+    uint64_t flash_bytes = 0;      // their read footprint (4 KiB-rounded sizes)
     size_t flash_next = 0;         // flash[0, flash_next) were handed to a reader (or failed)
     std::vector<std::unique_ptr<FlashChunk>> chunks;
     size_t chunks_out = 0;      // chunks being read or flushed
