@@ -26,7 +26,7 @@ Result<ClientOptions> GlobalOptions::ToClientOptions() const {
   o.timeout = std::chrono::milliseconds(timeout_ms);
   o.connect_timeout = std::min(o.connect_timeout, o.timeout);
   o.detect_peer_failure = peer_failure;
-  o.get_transfer = get_transfer;
+  o.transfer = transfer;
   return o;
 }
 

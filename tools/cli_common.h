@@ -36,7 +36,7 @@ struct GlobalOptions {
   std::string token;                      // --token TOKEN
   uint64_t timeout_ms = 5000;             // --timeout-ms N
   bool peer_failure = true;               // --peer-failure on|off
-  ClientOptions::GetTransfer get_transfer = ClientOptions::GetTransfer::kAuto;  // --get-transfer
+  ClientOptions::Transfer transfer = ClientOptions::Transfer::kAuto;  // --transfer
 
   // ClientOptions for Client::Connect. InvalidArgument for a bad address or namespace.
   Result<ClientOptions> ToClientOptions() const;

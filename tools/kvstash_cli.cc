@@ -36,12 +36,12 @@ void AddGlobalOptions(CLI::App* app, GlobalOptions* g) {
                   "--peer-failure off) lets UCX use shared memory on one host (default on)")
       ->transform(
           CLI::CheckedTransformer(std::map<std::string, bool>{{"on", true}, {"off", false}}));
-  using Transfer = ClientOptions::GetTransfer;
-  app->add_option("--get-transfer", g->get_transfer,
-                  "auto|put|message: how Get bytes travel (ClientOptions::get_transfer; default "
-                  "auto: puts over RDMA, payload messages over TCP and shared memory)")
+  using Transfer = ClientOptions::Transfer;
+  app->add_option("--transfer", g->transfer,
+                  "auto|rma|message: how block bytes travel (ClientOptions::transfer; default "
+                  "auto: one-sided RMA over RDMA, payload messages over TCP and shared memory)")
       ->transform(CLI::CheckedTransformer(std::map<std::string, Transfer>{
-          {"auto", Transfer::kAuto}, {"put", Transfer::kPut}, {"message", Transfer::kMessage}}));
+          {"auto", Transfer::kAuto}, {"rma", Transfer::kRma}, {"message", Transfer::kMessage}}));
 }
 
 int Run(int argc, char** argv) {

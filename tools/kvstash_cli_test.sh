@@ -93,13 +93,14 @@ head -c 1048576 /dev/urandom >"$WORK/block.bin"
 expect_rc 0 "put from a file" -- kv put blob "$WORK/block.bin"
 expect_rc 0 "get to a file" -- kv get blob "$WORK/copy.bin"
 cmp -s "$WORK/block.bin" "$WORK/copy.bin" && pass "round trip is byte-exact" || fail "round trip differs"
-for transfer in put message; do
+for transfer in rma message; do
   rm -f "$WORK/copy.bin"
-  expect_rc 0 "get --get-transfer $transfer" -- kv --get-transfer "$transfer" get blob "$WORK/copy.bin"
-  cmp -s "$WORK/block.bin" "$WORK/copy.bin" && pass "--get-transfer $transfer is byte-exact" \
-    || fail "--get-transfer $transfer differs"
+  expect_rc 0 "put --transfer $transfer" -- kv --transfer "$transfer" put "blob-$transfer" "$WORK/block.bin"
+  expect_rc 0 "get --transfer $transfer" -- kv --transfer "$transfer" get "blob-$transfer" "$WORK/copy.bin"
+  cmp -s "$WORK/block.bin" "$WORK/copy.bin" && pass "--transfer $transfer is byte-exact" \
+    || fail "--transfer $transfer differs"
 done
-expect_rc 2 "an unknown --get-transfer is refused" -- kv --get-transfer carrier-pigeon get blob "$WORK/copy.bin"
+expect_rc 2 "an unknown --transfer is refused" -- kv --transfer carrier-pigeon get blob "$WORK/copy.bin"
 printf 'hello kvstash' >"$WORK/small"
 expect_rc 0 "put from stdin" -- sh -c "'$CLI' --server $SERVER put greeting - <'$WORK/small'"
 expect_rc 0 "get to stdout" -- kv get greeting

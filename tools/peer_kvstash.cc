@@ -161,7 +161,7 @@ Result<std::unique_ptr<KvstashPeer>> KvstashPeer::Start(const std::string& self_
   co.timeout = std::chrono::milliseconds(30000);
   co.detect_peer_failure = options.transport != "sm";
   co.send_checksums = options.send_checksums;
-  co.get_transfer = options.get_transfer;
+  co.transfer = options.transfer;
   ASSIGN_OR_RETURN(peer->client_, Client::Connect(co));
   return peer;
 }

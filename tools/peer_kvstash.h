@@ -42,7 +42,7 @@ struct KvstashNodeOptions {
   // memcpy. false: a private arena, every put a UCX put (software-emulated over sm in 1.13).
   bool shared_arena = true;
   bool send_checksums = true;  // client sends XXH3-64 of each value; the server verifies
-  ClientOptions::GetTransfer get_transfer = ClientOptions::GetTransfer::kAuto;
+  ClientOptions::Transfer transfer = ClientOptions::Transfer::kAuto;
 };
 
 // The environment a side needs for `transport` ("UCX_TLS=...").

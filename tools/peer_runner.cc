@@ -121,7 +121,7 @@ class Runner {
     ko.send_checksums = o_.send_checksums;
     ko.prefault = o_.prefault;
     ko.shared_arena = o_.shared_arena;
-    ko.get_transfer = o_.get_transfer;
+    ko.transfer = o_.transfer;
     Result<std::unique_ptr<KvstashPeer>> p =
         KvstashPeer::Start(o_.self_exe, ko, o_.workdir + "/" + name + ".log");
     if (!p.ok()) {
@@ -219,7 +219,7 @@ Result<PeerReport> RunPeers(const PeersOptions& options) {
                    {"warmup", o.warmup},
                    {"kvstash_arena_prefault", o.prefault},
                    {"kvstash_shared_arena", o.shared_arena},
-                   {"kvstash_get_transfer", std::string(GetTransferName(o.get_transfer))},
+                   {"kvstash_transfer", std::string(TransferName(o.transfer))},
                    {"workdir", o.workdir}};
   c["transports"] = {{"kvstash-sm", "UCX_TLS=" + UcxTlsFor("sm") + ", no peer-failure mode"},
                      {"kvstash-tcp", "UCX_TLS=" + UcxTlsFor("tcp")}};

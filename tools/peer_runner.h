@@ -46,7 +46,7 @@ struct PeersOptions {
   bool prefault = true;               // kvstash node touches its whole arena before serving
   bool shared_arena = true;           // kvstash node's arena in UCX shared memory
   bool send_checksums = true;         // kvstash client: XXH3 of each value, verified by the server
-  ClientOptions::GetTransfer get_transfer = ClientOptions::GetTransfer::kAuto;  // kvstash client
+  ClientOptions::Transfer transfer = ClientOptions::Transfer::kAuto;  // kvstash client
   bool filestore_fdatasync = false;
   std::string workdir;  // temporary files (flash file, file store, redis); "" = mkdtemp in /tmp
   bool keep_workdir = false;

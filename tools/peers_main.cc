@@ -87,11 +87,11 @@ int Run(int argc, char** argv) {
   app.add_flag("--no-prefault", no_prefault, "kvstash node does not pre-touch its arena");
   app.add_flag("--private-arena", private_arena,
                "kvstash node's arena is private memory (every put a UCX put), not shared");
-  using Transfer = ClientOptions::GetTransfer;
-  app.add_option("--get-transfer", o.get_transfer,
-                 "auto|put|message: how the kvstash client's Get bytes travel (default auto)")
+  using Transfer = ClientOptions::Transfer;
+  app.add_option("--transfer", o.transfer,
+                 "auto|rma|message: how the kvstash client's block bytes travel (default auto)")
       ->transform(CLI::CheckedTransformer(std::map<std::string, Transfer>{
-          {"auto", Transfer::kAuto}, {"put", Transfer::kPut}, {"message", Transfer::kMessage}}));
+          {"auto", Transfer::kAuto}, {"rma", Transfer::kRma}, {"message", Transfer::kMessage}}));
   app.add_option("--mooncake-script", o.mooncake_script, "bench_mooncake.py");
   app.add_option("--mooncake-timeout", o.mooncake_timeout_s, "seconds (default 150)");
   app.add_option("--python", o.python, "python for the Mooncake helper (default python3)");

@@ -67,23 +67,25 @@ struct ClientOptions {
   // (about 0.25 s per GiB of arena on a 2-vCPU VM) so that no put takes a page fault; false:
   // each 4 KiB page faults in on its first put (about 1 us each).
   bool populate_arena_mapping = true;
-  // How a Get's bytes reach host memory (device memory always takes puts; a server on this
-  // host copies into a buffer from AllocateBuffer with memcpy whatever this says):
-  //   kAuto: puts into registered memory where the endpoint has a native RMA lane (RDMA);
-  //          payload messages otherwise (TCP, and shared memory in UCX 1.13, whose puts are
-  //          emulated with two copies through bounce segments on each side).
-  //   kPut: the server puts into registered memory (unregistered destinations are staged).
-  //   kMessage: the server sends each block as an active message that a rendezvous delivers
-  //          straight into the destination, registered or not (no staging copy).
-  enum class GetTransfer { kAuto, kPut, kMessage };
-  GetTransfer get_transfer = GetTransfer::kAuto;
+  // How block bytes travel between host memory and the server (device memory always goes
+  // one-sided; a same-host server's shared arena and AllocateBuffer memory are copied with
+  // memcpy whatever this says):
+  //   kAuto: one-sided RMA where the endpoint has a native RMA lane (RDMA); payload messages
+  //          otherwise (TCP, and shared memory in UCX 1.13, whose puts are emulated with two
+  //          copies through bounce segments on each side).
+  //   kRma: one-sided puts: the client into the granted arena range, the server into the
+  //          client's registered memory (unregistered destinations are staged).
+  //   kMessage: each block is an active message whose rendezvous lands it straight in the
+  //          granted arena range (Put) or the caller's destination (Get, registered or not).
+  enum class Transfer { kAuto, kRma, kMessage };
+  Transfer transfer = Transfer::kAuto;
 
   // InvalidArgument naming the first bad field.
   Status Validate() const;
 };
 
 // "auto", "put" or "message".
-std::string_view GetTransferName(ClientOptions::GetTransfer t);
+std::string_view TransferName(ClientOptions::Transfer t);
 
 class Client;
 
@@ -179,7 +181,8 @@ class Client {
 
   // The server's counters ("server.*"), the store's ("store.*") and this client's
   // ("client.put_bytes_mapped": put bytes copied into the server's arena mapped here;
-  // "client.get_bytes_messages": Get bytes received as payload messages).
+  // "client.get_bytes_messages" / "client.put_bytes_messages": Get bytes received and Put
+  // bytes sent as payload messages).
   Result<std::map<std::string, uint64_t>> Stats();
 
   // True while the connection is up (a later call reconnects if it is not).

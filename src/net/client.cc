@@ -42,13 +42,13 @@ void TaskQueue::Run() {
 }
 
 // ---- Options / BufferHandle ----------------------------------------------------------------
-std::string_view GetTransferName(ClientOptions::GetTransfer t) {
+std::string_view TransferName(ClientOptions::Transfer t) {
   switch (t) {
-    case ClientOptions::GetTransfer::kPut:
-      return "put";
-    case ClientOptions::GetTransfer::kMessage:
+    case ClientOptions::Transfer::kRma:
+      return "rma";
+    case ClientOptions::Transfer::kMessage:
       return "message";
-    case ClientOptions::GetTransfer::kAuto:
+    case ClientOptions::Transfer::kAuto:
       break;
   }
   return "auto";
@@ -311,6 +311,7 @@ Result<std::map<std::string, uint64_t>> Client::Stats() {
   std::map<std::string, uint64_t> out(rep.entries.begin(), rep.entries.end());
   out["client.put_bytes_mapped"] = im.put_bytes_mapped;
   out["client.get_bytes_messages"] = im.get_bytes_messages;
+  out["client.put_bytes_messages"] = im.put_bytes_messages;
   return out;
 }
 

@@ -105,7 +105,12 @@ Result<std::vector<Status>> Client::Impl::PutChunk(std::span<const PutItem> item
   if (arep.items.size() != idx.size()) return Status::Internal("allocate reply count");
   net::CommitRequest creq;
   std::vector<size_t> cidx;
-  for (size_t j = 0; j < idx.size(); ++j) {
+  std::vector<ucs_status_ptr_t> sends;  // put payloads in flight
+  put_headers.clear();
+  put_headers.reserve(idx.size());
+  bool rma_puts = false;
+  Status failed;  // stops the loop; the sends already made are completed first
+  for (size_t j = 0; j < idx.size() && failed.ok(); ++j) {
     const PutItem& item = items[idx[j]];
     const auto& a = arep.items[j];
     if (a.status != StatusCode::kOk) {
@@ -113,9 +118,16 @@ Result<std::vector<Status>> Client::Impl::PutChunk(std::span<const PutItem> item
       continue;
     }
     if (a.offset > conn->arena_bytes() || item.value.size() > conn->arena_bytes() - a.offset) {
-      return Status::Internal("server granted an offset outside its arena");
+      failed = Status::Internal("server granted an offset outside its arena");
+      break;
     }
-    RETURN_IF_ERROR(PutBytes(item.value, conn->arena_address() + a.offset, deadline));
+    if (PutAsMessage(item.value)) {
+      failed = SendPutPayload(item.value, a.offset, &sends);
+    } else {
+      failed = PutBytes(item.value, conn->arena_address() + a.offset, deadline);
+      rma_puts = true;
+    }
+    if (!failed.ok()) break;
     std::optional<uint64_t> sum;
     if (options.send_checksums &&
         net::ClassifyPointer(item.value.data()) == net::MemoryKind::kHost) {
@@ -124,8 +136,13 @@ Result<std::vector<Status>> Client::Impl::PutChunk(std::span<const PutItem> item
     creq.items.push_back({item.key, a.offset, sum});
     cidx.push_back(idx[j]);
   }
+  Status sent = WaitPutPayloads(std::move(sends), deadline);
+  RETURN_IF_ERROR(failed);
+  RETURN_IF_ERROR(sent);
   if (creq.items.empty()) return out;
-  RETURN_IF_ERROR(conn->Flush(deadline));  // the bytes are in the server's memory from here
+  // The bytes are in the server's memory from here (payload messages: the server also holds
+  // the Commit back until every payload it got has landed).
+  if (rma_puts) RETURN_IF_ERROR(conn->Flush(deadline));
   ASSIGN_OR_RETURN(body, Call(Opcode::kCommit, creq, deadline));
   net::StatusListReply crep;
   RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(body), l, &crep));
@@ -247,21 +264,89 @@ bool Client::Impl::GetAsMessage(std::span<std::byte> dest) {
   if (conn == nullptr || net::ClassifyPointer(dest.data()) == net::MemoryKind::kDevice) {
     return false;
   }
-  switch (options.get_transfer) {
-    case ClientOptions::GetTransfer::kPut:
-      return false;
-    case ClientOptions::GetTransfer::kMessage:
-      return true;
-    case ClientOptions::GetTransfer::kAuto:
-      break;
-  }
-  if (conn->native_rma()) return false;
   if (conn->arena_mapped() != nullptr) {
     // A server on this host maps a buffer from AllocateBuffer and fills it with one memcpy.
     net::Registration* reg = registry.Find(dest.data(), dest.size());
     if (reg != nullptr && reg->allocated) return false;
   }
-  return true;
+  return UseMessages();
+}
+
+bool Client::Impl::UseMessages() const {
+  switch (options.transfer) {
+    case ClientOptions::Transfer::kRma:
+      return false;
+    case ClientOptions::Transfer::kMessage:
+      return true;
+    case ClientOptions::Transfer::kAuto:
+      break;
+  }
+  return !conn->native_rma();
+}
+
+bool Client::Impl::PutAsMessage(std::span<const std::byte> value) {
+  // The server's arena mapped here takes one memcpy; device memory goes one-sided.
+  if (conn == nullptr || conn->arena_mapped() != nullptr ||
+      net::ClassifyPointer(value.data()) == net::MemoryKind::kDevice) {
+    return false;
+  }
+  return UseMessages();
+}
+
+Status Client::Impl::SendPutPayload(std::span<const std::byte> value, uint64_t offset,
+                                    std::vector<ucs_status_ptr_t>* sends) {
+  const auto& header = put_headers.emplace_back(net::EncodePutPayloadHeader(offset));
+  ucp_request_param_t p{};
+  p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+  p.flags = UCP_AM_SEND_FLAG_REPLY;  // the server finds the connection by the reply endpoint
+  if (net::Registration* reg = registry.Find(value.data(), value.size())) {
+    p.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMH;
+    p.memh = reg->memory->get();
+  }
+  ucs_status_ptr_t req = ucp_am_send_nbx(conn->ep(), net::kPutPayloadAmId, header.data(),
+                                         header.size(), value.data(), value.size(), &p);
+  if (UCS_PTR_IS_ERR(req)) {
+    conn->Kill();
+    connected.store(false);
+    return net::UcsToStatus(UCS_PTR_STATUS(req), "ucp_am_send_nbx (put payload)");
+  }
+  if (req != nullptr) sends->push_back(req);
+  put_bytes_messages += value.size();
+  return Status::Ok();
+}
+
+Status Client::Impl::WaitPutPayloads(std::vector<ucs_status_ptr_t> sends,
+                                     net::SteadyTime deadline) {
+  Status result;
+  size_t done = 0;
+  while (done < sends.size()) {
+    ucs_status_t s = ucp_request_check_status(sends[done]);
+    if (s != UCS_INPROGRESS) {
+      if (s != UCS_OK && result.ok()) result = net::UcsToStatus(s, "put payload");
+      ucp_request_free(sends[done]);
+      ++done;
+      continue;
+    }
+    if (!conn->alive() || std::chrono::steady_clock::now() >= deadline) break;
+    if (worker->ProgressAll() == 0) {
+      worker->Wait(net::TimeLeft(deadline, std::chrono::milliseconds(5)));
+    }
+  }
+  if (done < sends.size()) {
+    // Sends still reading the caller's values: closing the endpoint makes UCX complete them.
+    bool timed_out = std::chrono::steady_clock::now() >= deadline;
+    conn.reset();
+    connected.store(false);
+    worker->ProgressAll();
+    for (size_t i = done; i < sends.size(); ++i) ucp_request_free(sends[i]);
+    return timed_out ? Status::Timeout("put payloads timed out")
+                     : Status::Unavailable("connection lost while sending put payloads");
+  }
+  if (!result.ok()) {
+    conn->Kill();
+    connected.store(false);
+  }
+  return result;
 }
 
 Status Client::Impl::DrainPayloads(net::SteadyTime deadline) {

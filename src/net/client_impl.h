@@ -6,6 +6,7 @@
 #ifndef KVSTASH_NET_CLIENT_IMPL_H_
 #define KVSTASH_NET_CLIENT_IMPL_H_
 
+#include <array>
 #include <atomic>
 #include <deque>
 #include <functional>
@@ -53,6 +54,11 @@ struct Client::Impl {
   size_t staging_bytes ABSL_GUARDED_BY(mu) = 0;
   // Put bytes copied straight into the server's mapped arena ("client.put_bytes_mapped").
   uint64_t put_bytes_mapped ABSL_GUARDED_BY(mu) = 0;
+  // Put bytes sent as put payload messages ("client.put_bytes_messages").
+  uint64_t put_bytes_messages ABSL_GUARDED_BY(mu) = 0;
+  // AM headers of the put payloads in flight (UCX reads a header until its send completes);
+  // reserved per chunk so that it never reallocates while sends are in flight.
+  std::vector<std::array<std::byte, net::kPutPayloadHeaderBytes>> put_headers ABSL_GUARDED_BY(mu);
   // Get bytes received as payload messages ("client.get_bytes_messages").
   uint64_t get_bytes_messages ABSL_GUARDED_BY(mu) = 0;
   uint64_t staging_reg ABSL_GUARDED_BY(mu) = 0;  // registry id of `staging`
@@ -89,7 +95,20 @@ struct Client::Impl {
   Result<std::vector<Result<size_t>>> GetChunk(std::span<const GetItem> items,
                                                net::SteadyTime deadline)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  // Whether a Get into `dest` asks for a payload message (ClientOptions::get_transfer) on the
+  // ClientOptions::transfer on the live connection: payload messages rather than one-sided RMA
+  // (where nothing is mapped and the memory is host memory).
+  bool UseMessages() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Whether a Put of `value` goes as a put payload message (ClientOptions::transfer).
+  bool PutAsMessage(std::span<const std::byte> value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Sends `value` as the put payload for arena offset `offset` (its header in put_headers);
+  // a send in flight is appended to `sends`.
+  Status SendPutPayload(std::span<const std::byte> value, uint64_t offset,
+                        std::vector<ucs_status_ptr_t>* sends) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Completes `sends`. If they cannot complete (connection failed, `deadline`), closes the
+  // connection, which makes UCX complete them, before the values and headers may go.
+  Status WaitPutPayloads(std::vector<ucs_status_ptr_t> sends, net::SteadyTime deadline)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Whether a Get into `dest` asks for a payload message (ClientOptions::transfer) on the
   // live connection.
   bool GetAsMessage(std::span<std::byte> dest) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Waits until no payload receive of the armed sink is in flight. If they cannot finish (the

@@ -221,7 +221,7 @@ TEST_F(NetFlashTest, FlashHitsLandStraightInAMappedClientBuffer) {
 // into one registered buffer; every byte checked. Once with puts into the registered buffer,
 // once with payload messages (the Get path where the endpoint has no native RMA).
 class NetFlashTransferTest : public NetFlashTest,
-                             public ::testing::WithParamInterface<ClientOptions::GetTransfer> {};
+                             public ::testing::WithParamInterface<ClientOptions::Transfer> {};
 
 TEST_P(NetFlashTransferTest, ConcurrentClientsBatchedMixedGetsGetTheRightBytes) {
   Open(120);
@@ -233,7 +233,7 @@ TEST_P(NetFlashTransferTest, ConcurrentClientsBatchedMixedGetsGetTheRightBytes) 
   for (int t = 0; t < kClients; ++t) {
     threads.emplace_back([&, t] {
       ClientOptions co = TestClientOptions(*ts_);
-      co.get_transfer = GetParam();
+      co.transfer = GetParam();
       auto c = Client::Connect(co);
       if (!c.ok()) {
         failed += kRounds * kBatch;
@@ -282,15 +282,14 @@ TEST_P(NetFlashTransferTest, ConcurrentClientsBatchedMixedGetsGetTheRightBytes) 
   EXPECT_EQ(st.key_errors, 0u);
   EXPECT_EQ(st.flash_reads_unavailable, 0u);
   const uint64_t total = uint64_t{kClients * kRounds * kBatch} * kSize;
-  EXPECT_EQ(st.get_bytes_messages, GetParam() == ClientOptions::GetTransfer::kMessage ? total : 0u);
+  EXPECT_EQ(st.get_bytes_messages, GetParam() == ClientOptions::Transfer::kMessage ? total : 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Transfers, NetFlashTransferTest,
-                         ::testing::Values(ClientOptions::GetTransfer::kPut,
-                                           ClientOptions::GetTransfer::kMessage),
+                         ::testing::Values(ClientOptions::Transfer::kRma,
+                                           ClientOptions::Transfer::kMessage),
                          [](const auto& info) {
-                           return info.param == ClientOptions::GetTransfer::kPut ? "Put"
-                                                                                 : "Message";
+                           return info.param == ClientOptions::Transfer::kRma ? "Rma" : "Message";
                          });
 
 // The flash reads of Gets from different connections are in the device at the same time: the

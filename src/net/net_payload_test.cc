@@ -1,27 +1,29 @@
 // Get transfers: the same bytes whichever way a Get's blocks travel (ClientOptions::
-// get_transfer): puts into registered memory, or payload messages received straight into the
+// transfer): puts into registered memory, or payload messages received straight into the
 // destination. Runs over shared memory and over TCP (the net_integration_test variants).
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <string>
 #include <vector>
 
 #include "kvstash/client.h"
 #include "net/net_test_util.h"
+#include "net/protocol.h"
 
 namespace kvstash::testing {
 namespace {
 
-using Transfer = ClientOptions::GetTransfer;
+using Transfer = ClientOptions::Transfer;
 
-class NetGetTransferTest : public ::testing::TestWithParam<Transfer> {
+class NetTransferTest : public ::testing::TestWithParam<Transfer> {
  protected:
   void SetUp() override {
     server_ = StartServer();
     ASSERT_NE(server_, nullptr);
     ClientOptions o = TestClientOptions(*server_);
-    o.get_transfer = GetParam();
+    o.transfer = GetParam();
     auto c = Client::Connect(o);
     ASSERT_TRUE(c.ok()) << c.status().ToString();
     client_ = std::move(c).value();
@@ -33,7 +35,7 @@ class NetGetTransferTest : public ::testing::TestWithParam<Transfer> {
 
 // Sizes around the eager/rendezvous switch of every transport here (8 KiB), a 1-byte block and
 // multi-MiB ones; into unregistered memory and into a registered buffer, at odd offsets.
-TEST_P(NetGetTransferTest, EveryTransferDeliversTheSameBytes) {
+TEST_P(NetTransferTest, EveryTransferDeliversTheSameBytes) {
   const std::vector<size_t> sizes = {1, 4095, 8185, 8192, 8193, 65543, 1 << 20, (3 << 20) + 5};
   std::vector<std::string> keys;
   std::vector<std::vector<std::byte>> values;
@@ -73,23 +75,28 @@ TEST_P(NetGetTransferTest, EveryTransferDeliversTheSameBytes) {
   auto stats = client_->Stats();
   ASSERT_TRUE(stats.ok()) << stats.status().ToString();
   const uint64_t messages = stats->at("client.get_bytes_messages");
+  const uint64_t put_messages = stats->at("client.put_bytes_messages");
   EXPECT_EQ(messages, server_->server->Stats().get_bytes_messages);
+  EXPECT_EQ(put_messages, server_->server->Stats().put_bytes_messages);
   switch (GetParam()) {
-    case Transfer::kPut:
+    case Transfer::kRma:
       EXPECT_EQ(messages, 0u);
+      EXPECT_EQ(put_messages, 0u);
       break;
-    case Transfer::kMessage:
+    case Transfer::kMessage:  // the arena is private here: nothing is mapped
       EXPECT_EQ(messages, 2 * total);
+      EXPECT_EQ(put_messages, total);
       break;
     case Transfer::kAuto:  // one choice per connection: all messages without native RMA
       EXPECT_TRUE(messages == 0 || messages == 2 * total) << messages;
+      EXPECT_TRUE(put_messages == 0 || put_messages == total) << put_messages;
       break;
   }
 }
 
 // Misses and too-small destinations in one batch: statuses per key, and a destination the
 // block does not fit is never written.
-TEST_P(NetGetTransferTest, MissesAndShortDestinationsAreReportedPerKey) {
+TEST_P(NetTransferTest, MissesAndShortDestinationsAreReportedPerKey) {
   auto big = Pattern(1, 300000);
   auto small = Pattern(2, 5000);
   ASSERT_TRUE(client_->Put("big", big).ok());
@@ -117,12 +124,12 @@ TEST_P(NetGetTransferTest, MissesAndShortDestinationsAreReportedPerKey) {
 
 // A client that asks for payloads and disconnects before taking them: the server releases the
 // blocks (they can be deleted) and serves the next client.
-TEST_P(NetGetTransferTest, ClientGoneBeforeItsPayloadsLeavesServerServing) {
+TEST_P(NetTransferTest, ClientGoneBeforeItsPayloadsLeavesServerServing) {
   auto value = Pattern(3, 2 << 20);
   ASSERT_TRUE(client_->Put("k", value).ok());
   {
     ClientOptions o = TestClientOptions(*server_);
-    o.get_transfer = GetParam();
+    o.transfer = GetParam();
     auto other = Client::Connect(o);
     ASSERT_TRUE(other.ok());
     std::vector<std::vector<std::byte>> dests(16, std::vector<std::byte>(value.size()));
@@ -145,12 +152,51 @@ TEST_P(NetGetTransferTest, ClientGoneBeforeItsPayloadsLeavesServerServing) {
   EXPECT_TRUE(del.ok()) << del.ToString();
 }
 
-INSTANTIATE_TEST_SUITE_P(Transfers, NetGetTransferTest,
-                         ::testing::Values(Transfer::kAuto, Transfer::kPut, Transfer::kMessage),
+// Put payloads the server must refuse: before Hello, a header of the wrong size, a range
+// outside the arena. Each closes that connection only (counted as malformed); the arena is not
+// written and other clients are served.
+TEST(NetPutPayloadTest, MalformedPutPayloadsCloseOnlyTheirConnection) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  auto client = Client::Connect(TestClientOptions(*server));
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  auto value = Pattern(5, 100000);
+  ASSERT_TRUE((*client)->Put("kept", value).ok());
+  std::vector<std::byte> data(64 << 10, std::byte{0x5A});
+  std::vector<std::byte> mem(4096);
+  const auto in_arena = net::EncodePutPayloadHeader(0);
+  const auto past_end = net::EncodePutPayloadHeader(server->store->Stats().dram_capacity_bytes);
+  const std::array<std::byte, 4> short_header{};
+  struct Case {
+    const char* what;
+    bool hello;
+    std::span<const std::byte> header;
+  };
+  const Case cases[] = {{"before Hello", false, in_arena},
+                        {"short header", true, short_header},
+                        {"outside the arena", true, past_end}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    uint64_t malformed = server->server->Stats().malformed_messages;
+    auto peer = RawPeer::Connect("127.0.0.1", server->server->port());
+    ASSERT_NE(peer, nullptr);
+    if (c.hello) ASSERT_NE(peer->HelloAndRegister(mem), 0u);
+    (void)peer->SendAm(net::kPutPayloadAmId, c.header, data);
+    EXPECT_TRUE(peer->WaitClosed(5000)) << "the server kept the connection";
+    EXPECT_EQ(server->server->Stats().malformed_messages, malformed + 1);
+  }
+  std::vector<std::byte> got(value.size());
+  auto r = (*client)->Get("kept", got);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(got, value);
+}
+
+INSTANTIATE_TEST_SUITE_P(Transfers, NetTransferTest,
+                         ::testing::Values(Transfer::kAuto, Transfer::kRma, Transfer::kMessage),
                          [](const auto& info) {
                            switch (info.param) {
-                             case Transfer::kPut:
-                               return std::string("Put");
+                             case Transfer::kRma:
+                               return std::string("Rma");
                              case Transfer::kMessage:
                                return std::string("Message");
                              default:

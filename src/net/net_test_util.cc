@@ -143,6 +143,17 @@ bool RawPeer::Send(const std::vector<std::byte>& bytes, bool keep_replies) {
   return worker_->WaitRequest(req, deadline, "raw send").ok();
 }
 
+bool RawPeer::SendAm(unsigned am_id, std::span<const std::byte> header,
+                     std::span<const std::byte> data) {
+  ucp_request_param_t p{};
+  p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+  p.flags = UCP_AM_SEND_FLAG_REPLY;
+  ucs_status_ptr_t req = ucp_am_send_nbx(ep_->get(), am_id, header.data(), header.size(),
+                                         data.data(), data.size(), &p);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  return worker_->WaitRequest(req, deadline, "raw am", [this] { return ep_->failed(); }).ok();
+}
+
 bool RawPeer::SendBurst(const std::vector<std::vector<std::byte>>& msgs) {
   replies_.clear();
   ucp_request_param_t p{};

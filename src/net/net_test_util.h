@@ -62,6 +62,9 @@ class RawPeer {
   // requires). Returns false if the send itself failed.
   // keep_replies: do not forget replies collected so far (pipelined requests).
   bool Send(const std::vector<std::byte>& bytes, bool keep_replies = false);
+  // Sends one active message on `am_id` with `header` and `data` (reply flag set; eager or
+  // rendezvous as UCX chooses). Returns false if the send failed or did not complete.
+  bool SendAm(unsigned am_id, std::span<const std::byte> header, std::span<const std::byte> data);
   // Progresses up to `ms`; true once the endpoint has failed (the server closed it).
   bool WaitClosed(int ms);
   // Progresses up to `ms`; true if a reply arrived since the last Send().

@@ -257,6 +257,22 @@ Status DecodePayloadHeader(std::span<const std::byte> in, PayloadHeader* out) {
   return r.U32(&out->item);
 }
 
+std::array<std::byte, kPutPayloadHeaderBytes> EncodePutPayloadHeader(uint64_t arena_offset) {
+  WireWriter w;
+  w.U64(arena_offset);
+  std::array<std::byte, kPutPayloadHeaderBytes> out{};
+  std::copy(w.buffer().begin(), w.buffer().end(), out.begin());
+  return out;
+}
+
+Status DecodePutPayloadHeader(std::span<const std::byte> in, uint64_t* arena_offset) {
+  if (in.size() != kPutPayloadHeaderBytes) {
+    return Status::InvalidArgument(fmt::format("put payload header of {} bytes", in.size()));
+  }
+  WireReader r(in);
+  return r.U64(arena_offset);
+}
+
 Status StatusCodeFromWire(uint8_t v, StatusCode* out) {
   if (v > static_cast<uint8_t>(StatusCode::kInternal)) {
     return Status::InvalidArgument(fmt::format("unknown status code {}", v));

@@ -53,6 +53,18 @@ std::array<std::byte, kPayloadHeaderBytes> EncodePayloadHeader(const PayloadHead
 // InvalidArgument unless `in` is exactly kPayloadHeaderBytes.
 Status DecodePayloadHeader(std::span<const std::byte> in, PayloadHeader* out);
 
+// Put payload messages (client->server, sent with the reply flag): the value of one granted
+// Allocate item, in place of a one-sided put, where the endpoint has no native RMA lane. The
+// AM header is the u64 arena offset the Allocate granted; the data is the value. The server
+// writes it at that offset of the connection's arena (after a bounds check: the same reach a
+// put with the arena's rkey has) and processes the connection's next messages, such as the
+// Commit, only once every such payload has landed.
+inline constexpr unsigned kPutPayloadAmId = 0x4E;
+inline constexpr size_t kPutPayloadHeaderBytes = 8;
+std::array<std::byte, kPutPayloadHeaderBytes> EncodePutPayloadHeader(uint64_t arena_offset);
+// InvalidArgument unless `in` is exactly kPutPayloadHeaderBytes.
+Status DecodePutPayloadHeader(std::span<const std::byte> in, uint64_t* arena_offset);
+
 enum class Opcode : uint16_t {
   kHello = 1,
   kAllocate = 2,

@@ -70,6 +70,8 @@ void Fuzz(std::span<const std::byte> in) {
     default: {
       PayloadHeader ph;
       (void)DecodePayloadHeader(in.subspan(1), &ph);
+      uint64_t offset = 0;
+      (void)DecodePutPayloadHeader(in.subspan(1), &offset);
       return;
     }
   }

@@ -223,6 +223,16 @@ TEST(ProtocolTest, PayloadHeaderRoundTripsAndRejectsOtherSizes) {
   EXPECT_FALSE(DecodePayloadHeader(longer, &ph).ok());
 }
 
+TEST(ProtocolTest, PutPayloadHeaderRoundTripsAndRejectsOtherSizes) {
+  auto bytes = EncodePutPayloadHeader(0x1122334455667788ull);
+  EXPECT_EQ(bytes[0], std::byte{0x88});
+  uint64_t offset = 0;
+  ASSERT_TRUE(DecodePutPayloadHeader(bytes, &offset).ok());
+  EXPECT_EQ(offset, 0x1122334455667788ull);
+  EXPECT_FALSE(DecodePutPayloadHeader(std::span(bytes).first(7), &offset).ok());
+  EXPECT_FALSE(DecodePutPayloadHeader({}, &offset).ok());
+}
+
 TEST(ProtocolTest, PayloadGetItemMustNotCarryAnOffset) {
   GetRequest out;
   auto ok = EncodeRequest(Opcode::kGet, 1, GetRequest{{{"k", kPayloadBufferId, 0, 4096}}});

@@ -134,6 +134,7 @@ struct ServerStats {
   uint64_t dram_payload_memcpy_bytes = 0;  // payload bytes the CPU copied on the DRAM path
   uint64_t get_bytes_mapped = 0;    // of get_bytes_*: memcpy into a client's mapped shared segment
   uint64_t get_bytes_messages = 0;  // of get_bytes_*: sent as payload messages, not put
+  uint64_t put_bytes_messages = 0;  // value bytes received as put payload messages
 
   // ("server.<field>", value) for every field above, in declaration order.
   std::vector<std::pair<std::string, uint64_t>> ToPairs() const;

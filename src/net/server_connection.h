@@ -85,6 +85,10 @@ class Connection {
   void set_queued(bool q) { queued_ = q; }
   uint32_t in_flight() const { return in_flight_; }
   void AddInFlight(int delta) { in_flight_ += delta; }
+  // Put payloads being received into the arena: the connection's next messages (its Commit)
+  // wait until they have landed.
+  uint32_t receives_in_flight() const { return receives_in_flight_; }
+  void AddReceivesInFlight(int delta) { receives_in_flight_ += delta; }
 
  private:
   const uint64_t id_;
@@ -98,6 +102,7 @@ class Connection {
   std::deque<std::vector<std::byte>> inbox_;
   bool queued_ = false;  // on the worker's ready list
   uint32_t in_flight_ = 0;
+  uint32_t receives_in_flight_ = 0;
 };
 
 }  // namespace kvstash::net

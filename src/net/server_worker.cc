@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+
 #include "common/logging.h"
 #include "net/ucx_status.h"
 
@@ -12,6 +14,7 @@ Result<std::unique_ptr<ServerWorker>> ServerWorker::Create(int index, ServerShar
   std::unique_ptr<ServerWorker> w(new ServerWorker(index, shared));
   ASSIGN_OR_RETURN(w->worker_, UcxWorker::Create(*shared->context));
   RETURN_IF_ERROR(w->worker_->SetAmHandler(kRequestAmId, &ServerWorker::OnAm, w.get()));
+  RETURN_IF_ERROR(w->worker_->SetAmHandler(kPutPayloadAmId, &ServerWorker::OnPutPayload, w.get()));
   return w;
 }
 
@@ -141,19 +144,25 @@ void ServerWorker::AcceptQueued(bool stopping) {
   }
 }
 
-ucs_status_t ServerWorker::OnAm(void* arg, const void*, size_t, void* data, size_t length,
-                                const ucp_am_recv_param_t* param) {
-  auto* self = static_cast<ServerWorker*>(arg);
+std::shared_ptr<Connection> ServerWorker::SenderOf(const ucp_am_recv_param_t* param) {
   std::shared_ptr<Connection> conn;
   if (param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP) {
-    auto it = self->conns_.find(param->reply_ep);
-    if (it != self->conns_.end()) conn = it->second;
+    auto it = conns_.find(param->reply_ep);
+    if (it != conns_.end()) conn = it->second;
   }
   if (conn == nullptr || conn->closing()) {
     // No reply endpoint (the protocol requires one) or an unknown/closing connection.
-    Bump(self->counters_.malformed_messages);
-    return UCS_OK;
+    Bump(counters_.malformed_messages);
+    return nullptr;
   }
+  return conn;
+}
+
+ucs_status_t ServerWorker::OnAm(void* arg, const void*, size_t, void* data, size_t length,
+                                const ucp_am_recv_param_t* param) {
+  auto* self = static_cast<ServerWorker*>(arg);
+  std::shared_ptr<Connection> conn = self->SenderOf(param);
+  if (conn == nullptr) return UCS_OK;
   bool too_big = length > self->shared_->limits.MaxMessageBytes();
   bool rndv = (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) != 0;
   size_t max_queue = 4ull * self->shared_->options.max_outstanding_per_connection;
@@ -170,17 +179,89 @@ ucs_status_t ServerWorker::OnAm(void* arg, const void*, size_t, void* data, size
   return UCS_OK;
 }
 
+namespace {
+// A put payload's receive in flight: keeps its connection alive until UCX completes it.
+struct PutPayloadReceive {
+  ServerWorker* worker;
+  std::shared_ptr<Connection> conn;
+};
+}  // namespace
+
+ucs_status_t ServerWorker::OnPutPayload(void* arg, const void* header, size_t header_length,
+                                        void* data, size_t length,
+                                        const ucp_am_recv_param_t* param) {
+  auto* self = static_cast<ServerWorker*>(arg);
+  const bool rndv = (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) != 0;
+  std::shared_ptr<Connection> conn = self->SenderOf(param);
+  if (conn == nullptr) return rndv ? UCS_ERR_CANCELED : UCS_OK;
+  uint64_t offset = 0;
+  Status s =
+      DecodePutPayloadHeader({static_cast<const std::byte*>(header), header_length}, &offset);
+  UcxMemory* arena = conn->hello_done() ? conn->arena() : nullptr;
+  if (s.ok() && arena == nullptr) s = Status::PermissionDenied("put payload before Hello");
+  if (s.ok() && (length == 0 || length > self->shared_->limits.max_value_bytes ||
+                 offset > arena->length() || length > arena->length() - offset)) {
+    s = Status::InvalidArgument(
+        fmt::format("put payload [{}, +{}) outside the arena", offset, length));
+  }
+  if (!s.ok()) {
+    KVSTASH_LOG_EVERY_N_SEC(warn, 5, "connection {}: {}", conn->id(), s.ToString());
+    self->CloseConnection(conn, /*malformed=*/true);
+    return rndv ? UCS_ERR_INVALID_PARAM : UCS_OK;  // the client's send fails with it
+  }
+  std::byte* dest = arena->address() + offset;
+  Bump(self->counters_.put_bytes_messages, length);
+  if (!rndv) {
+    std::memcpy(dest, data, length);
+    return UCS_OK;
+  }
+  auto* ctx = new PutPayloadReceive{self, conn};
+  ucp_request_param_t p{};
+  p.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+  p.cb.recv_am = &ServerWorker::OnPutPayloadReceived;
+  p.user_data = ctx;
+  ucs_status_ptr_t req = ucp_am_recv_data_nbx(self->worker_->get(), data, dest, length, &p);
+  if (req == nullptr || UCS_PTR_IS_ERR(req)) {
+    delete ctx;
+    if (UCS_PTR_IS_ERR(req)) self->CloseConnection(conn, /*malformed=*/false);
+    return UCS_OK;
+  }
+  conn->AddReceivesInFlight(1);  // OnPutPayloadReceived frees `req` and `ctx`
+  return UCS_OK;
+}
+
+void ServerWorker::OnPutPayloadReceived(void* request, ucs_status_t status, size_t,
+                                        void* user_data) {
+  std::unique_ptr<PutPayloadReceive> ctx(static_cast<PutPayloadReceive*>(user_data));
+  ucp_request_free(request);
+  ctx->worker->PutPayloadReceived(ctx->conn, status);
+}
+
+void ServerWorker::PutPayloadReceived(const std::shared_ptr<Connection>& conn,
+                                      ucs_status_t status) {
+  conn->AddReceivesInFlight(-1);
+  if (status != UCS_OK) {
+    CloseConnection(conn, /*malformed=*/false);  // a value half received must not be committed
+    return;
+  }
+  if (conn->receives_in_flight() == 0 && !conn->inbox().empty() && !conn->queued()) {
+    conn->set_queued(true);  // messages held back while the payload landed
+    ready_.push_back(conn);
+  }
+}
+
 void ServerWorker::ProcessReady() {
   std::vector<std::shared_ptr<Connection>> ready;
   ready.swap(ready_);
   for (auto& conn : ready) {
     conn->set_queued(false);
-    while (!conn->inbox().empty() && conn->alive()) {
+    // A message after a put payload (its Commit) waits until the payload has landed.
+    while (!conn->inbox().empty() && conn->alive() && conn->receives_in_flight() == 0) {
       std::vector<std::byte> msg = std::move(conn->inbox().front());
       conn->inbox().pop_front();
       HandleMessage(conn, std::move(msg));
     }
-    conn->inbox().clear();
+    if (!conn->alive()) conn->inbox().clear();
   }
 }
 

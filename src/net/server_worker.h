@@ -146,6 +146,16 @@ class ServerWorker {
   void AcceptQueued(bool stopping);
   static ucs_status_t OnAm(void* arg, const void* header, size_t header_length, void* data,
                            size_t length, const ucp_am_recv_param_t* param);
+  // The live connection an active message came from (by its reply endpoint), or nullptr
+  // (counted as malformed).
+  std::shared_ptr<Connection> SenderOf(const ucp_am_recv_param_t* param);
+  // Put payload messages (kPutPayloadAmId): checked against the connection's arena and
+  // written there (eager: memcpy; rendezvous: received straight into it).
+  static ucs_status_t OnPutPayload(void* arg, const void* header, size_t header_length, void* data,
+                                   size_t length, const ucp_am_recv_param_t* param);
+  static void OnPutPayloadReceived(void* request, ucs_status_t status, size_t length,
+                                   void* user_data);
+  void PutPayloadReceived(const std::shared_ptr<Connection>& conn, ucs_status_t status);
   void ProcessReady();
   void HandleMessage(const std::shared_ptr<Connection>& conn, std::vector<std::byte> msg);
   Status Dispatch(const std::shared_ptr<Connection>& conn, const Header& h,
