@@ -84,15 +84,16 @@ struct ClientOptions {
   Status Validate() const;
 };
 
-// "auto", "put" or "message".
+// "auto", "rma" or "message".
 std::string_view TransferName(ClientOptions::Transfer t);
 
 class Client;
 
 // A registered memory range (RAII). Gets into it are zero-copy; puts from it need no
-// registration. Move-only; the destructor unregisters it (locally and on the server). Must
-// not outlive its Client. Memory given to RegisterBuffer stays owned by the caller and must
-// outlive the handle; memory from AllocateBuffer belongs to the handle.
+// registration. Move-only; the destructor unregisters it (locally and on the server). Memory
+// given to RegisterBuffer stays owned by the caller and must outlive the handle; memory from
+// AllocateBuffer belongs to the handle and goes with the Client: a handle that outlives its
+// Client is inert (not valid(); its destructor does nothing), and its data() dangles.
 class BufferHandle {
  public:
   BufferHandle() = default;
@@ -100,16 +101,18 @@ class BufferHandle {
   BufferHandle& operator=(BufferHandle&& o) noexcept;
   ~BufferHandle();
 
-  bool valid() const { return client_ != nullptr; }
+  bool valid() const { return client_ != nullptr && !client_alive_.expired(); }
   void* data() const { return data_; }
   size_t size() const { return size_; }
 
  private:
   friend class Client;
-  BufferHandle(Client* client, uint64_t id, void* data, size_t size)
-      : client_(client), id_(id), data_(data), size_(size) {}
+  BufferHandle(Client* client, std::weak_ptr<const void> alive, uint64_t id, void* data,
+               size_t size)
+      : client_(client), client_alive_(std::move(alive)), id_(id), data_(data), size_(size) {}
   void Reset();
   Client* client_ = nullptr;
+  std::weak_ptr<const void> client_alive_;  // expires when the Client goes
   uint64_t id_ = 0;
   void* data_ = nullptr;
   size_t size_ = 0;
@@ -196,6 +199,8 @@ class Client {
   explicit Client(std::unique_ptr<Impl> impl);
   void UnregisterBuffer(uint64_t id);
   std::unique_ptr<Impl> impl_;
+  // Declared last, so destroyed first: BufferHandles see the Client gone before its Impl is.
+  std::shared_ptr<const void> alive_ = std::make_shared<int>(0);
 };
 
 }  // namespace kvstash

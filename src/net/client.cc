@@ -72,6 +72,8 @@ BufferHandle& BufferHandle::operator=(BufferHandle&& o) noexcept {
   if (this != &o) {
     Reset();
     client_ = std::exchange(o.client_, nullptr);
+    client_alive_ = std::move(o.client_alive_);
+    o.client_alive_.reset();
     id_ = o.id_;
     data_ = o.data_;
     size_ = o.size_;
@@ -82,8 +84,9 @@ BufferHandle& BufferHandle::operator=(BufferHandle&& o) noexcept {
 BufferHandle::~BufferHandle() { Reset(); }
 
 void BufferHandle::Reset() {
-  if (client_ != nullptr) client_->UnregisterBuffer(id_);
+  if (client_ != nullptr && !client_alive_.expired()) client_->UnregisterBuffer(id_);
   client_ = nullptr;
+  client_alive_.reset();
 }
 
 // ---- Impl helpers --------------------------------------------------------------------------
@@ -177,7 +180,7 @@ Result<BufferHandle> Client::RegisterBuffer(void* data, size_t size) {
     im.registry.Remove(reg->id);
     return id.status();
   }
-  return BufferHandle(this, reg->id, data, size);
+  return BufferHandle(this, alive_, reg->id, data, size);
 }
 
 Result<BufferHandle> Client::AllocateBuffer(size_t size) {
@@ -189,7 +192,7 @@ Result<BufferHandle> Client::AllocateBuffer(size_t size) {
     im.registry.Remove(reg->id);
     return id.status();
   }
-  return BufferHandle(this, reg->id, reg->memory->address(), size);
+  return BufferHandle(this, alive_, reg->id, reg->memory->address(), size);
 }
 
 void Client::UnregisterBuffer(uint64_t id) {

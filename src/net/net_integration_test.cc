@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <cstdlib>
+#include <optional>
 #include <thread>
 
 #include "kvstash/client.h"
@@ -380,6 +381,33 @@ TEST(NetSharedArenaTest, MappingCheckAcceptsOnlyRangesInsideOneSharedMapping) {
   EXPECT_FALSE(net::InOneSharedMapping(static_cast<std::byte*>(priv), page)) << "private";
   munmap(shared, 3 * page);
   munmap(priv, 3 * page);
+}
+
+// Handles that outlive their Client are inert: not valid, and destroying them touches nothing
+// of the gone client (it used to lock the freed client's mutex and hang; ASan in CI).
+TEST(NetClientTest, BufferHandlesOutlivingTheirClientAreInert) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  std::vector<std::byte> caller(1 << 16);
+  std::optional<BufferHandle> allocated, registered, moved;
+  {
+    auto c = Client::Connect(TestClientOptions(*server));
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    auto a = (*c)->AllocateBuffer(1 << 16);
+    auto r = (*c)->RegisterBuffer(caller.data(), caller.size());
+    ASSERT_TRUE(a.ok() && r.ok());
+    allocated.emplace(std::move(*a));
+    registered.emplace(std::move(*r));
+    moved.emplace(std::move(*registered));  // the moved-from handle gives up the registration
+    EXPECT_TRUE(allocated->valid());
+    EXPECT_TRUE(moved->valid());
+    EXPECT_FALSE(registered->valid());
+  }
+  EXPECT_FALSE(allocated->valid());
+  EXPECT_FALSE(moved->valid());
+  allocated.reset();
+  moved.reset();
+  registered.reset();
 }
 
 // A client that allocated the memory, got blocks into it and went away: the server drops its
