@@ -143,6 +143,27 @@ TEST(Ratios, PairsMatchingTransportsAndMarksTargets) {
   EXPECT_TRUE(j["ok"].get<bool>());
 }
 
+// The Redis and Mooncake goals apply from 128 KiB up (the sizes their targets name); the flash
+// goal, which names no size, at every size.
+TEST(Ratios, GoalsApplyFromTheSizesTheirTargetsName) {
+  auto at = [](PeerRun r, const char* tier, uint64_t block) {
+    r.tier = tier;
+    r.block_bytes = block;
+    return r;
+  };
+  std::vector<PeerRun> runs = {at(FakeRun("kvstash", "ucx-sm", 0.1), "dram", 16 << 10),
+                               at(FakeRun("redis", "unix", 0.4), "dram", 16 << 10),
+                               at(FakeRun("kvstash", "ucx-sm", 0.1), "flash", 16 << 10),
+                               at(FakeRun("filestore", "odirect", 0.3), "flash", 16 << 10)};
+  std::vector<PeerRatio> r = ComputeRatios(runs);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].theirs, "redis/unix/dram");
+  EXPECT_EQ(r[0].goal, 0) << "16 KiB is below the Redis target's sizes";
+  EXPECT_EQ(r[1].theirs, "filestore/odirect/flash");
+  EXPECT_EQ(r[1].goal, 2);
+  EXPECT_NEAR(r[1].gbps_ratio, 3.0, 1e-9);
+}
+
 TEST(Json, RunRoundTrips) {
   PeerRun a = FakeRun("mooncake", "tcp", 0.3);
   a.note = "n";
