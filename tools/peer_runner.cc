@@ -228,26 +228,29 @@ Result<PeerReport> RunPeers(const PeersOptions& options) {
 
   std::unique_ptr<KvstashPeer> sm, tcp, flash;
   if (Wants(o, "kvstash-sm")) {
-    sm = runner.StartKvstash(
-        "kvstash-sm", {.transport = "sm",
-                       .dram_bytes = std::max<uint64_t>(1ull << 30, 4 * o.dram_bytes_per_size)});
+    KvstashNodeOptions ko;
+    ko.transport = "sm";
+    ko.dram_bytes = std::max<uint64_t>(1ull << 30, 4 * o.dram_bytes_per_size);
+    sm = runner.StartKvstash("kvstash-sm", ko);
   }
   // The flash node: 128 MiB of DRAM in 16 MiB regions, so all but the newest blocks of a
   // working set live only in the flash file.
   if (Wants(o, "kvstash-flash")) {
-    flash = runner.StartKvstash("kvstash-flash", {.transport = "sm",
-                                                  .dram_bytes = 128ull << 20,
-                                                  .region_bytes = 16ull << 20,
-                                                  .flash_path = o.workdir + "/kvstash.flash",
-                                                  .flash_bytes = std::max<uint64_t>(
-                                                      1ull << 30, 2 * o.flash_bytes_per_size)});
+    KvstashNodeOptions ko;
+    ko.transport = "sm";
+    ko.dram_bytes = 128ull << 20;
+    ko.region_bytes = 16ull << 20;
+    ko.flash_path = o.workdir + "/kvstash.flash";
+    ko.flash_bytes = std::max<uint64_t>(1ull << 30, 2 * o.flash_bytes_per_size);
+    flash = runner.StartKvstash("kvstash-flash", ko);
   }
   // The tcp node's client last: a UCX context created after one with UCX_TLS=tcp in this
   // process did not map shared memory (seen with UCX 1.13.1), which the sm clients need.
   if (Wants(o, "kvstash-tcp")) {
-    tcp = runner.StartKvstash(
-        "kvstash-tcp", {.transport = "tcp",
-                        .dram_bytes = std::max<uint64_t>(1ull << 30, 4 * o.dram_bytes_per_size)});
+    KvstashNodeOptions ko;
+    ko.transport = "tcp";
+    ko.dram_bytes = std::max<uint64_t>(1ull << 30, 4 * o.dram_bytes_per_size);
+    tcp = runner.StartKvstash("kvstash-tcp", ko);
   }
   std::unique_ptr<FileStorePeer> files;
   if (Wants(o, "filestore")) {
@@ -301,11 +304,12 @@ Result<PeerReport> RunPeers(const PeersOptions& options) {
     uint32_t n = CountFor(o.dram_bytes_per_size, size, o);
     Result<std::unique_ptr<BlockSet>> set = BlockSet::Create(size, n, 42);
     if (!set.ok()) return set.status();
-    RunOptions ro{.depth = o.depth,
-                  .get_rounds = o.get_rounds,
-                  .qd1_samples = Qd1For(o, size),
-                  .warmup = o.warmup,
-                  .trace_slow_ms = o.trace_slow_ms};
+    RunOptions ro;
+    ro.depth = o.depth;
+    ro.get_rounds = o.get_rounds;
+    ro.qd1_samples = Qd1For(o, size);
+    ro.warmup = o.warmup;
+    ro.trace_slow_ms = o.trace_slow_ms;
     runner.Measure(sm.get(), **set, ro, "kvstash", "ucx-sm", "dram");
     runner.Measure(tcp.get(), **set, ro, "kvstash", "ucx-tcp", "dram");
 #ifdef KVSTASH_PEERS_HAVE_HIREDIS
@@ -320,10 +324,11 @@ Result<PeerReport> RunPeers(const PeersOptions& options) {
       Result<std::unique_ptr<BlockSet>> fset = BlockSet::Create(size, nf, 43);
       if (!fset.ok()) return fset.status();
       uint64_t recent = std::min<uint64_t>(nf - o.depth, (192ull << 20) / size + o.depth);
-      RunOptions fro{.depth = o.depth,
-                     .get_rounds = 1,
-                     .qd1_samples = Qd1For(o, size) / 2,
-                     .trace_slow_ms = o.trace_slow_ms};
+      RunOptions fro;
+      fro.depth = o.depth;
+      fro.get_rounds = 1;
+      fro.qd1_samples = Qd1For(o, size) / 2;
+      fro.trace_slow_ms = o.trace_slow_ms;
       for (uint32_t i = 0; i + recent < nf; ++i) fro.get_ids.push_back(i);
       std::shuffle(fro.get_ids.begin(), fro.get_ids.end(), std::mt19937_64(size));
       runner.Measure(flash.get(), **fset, fro, "kvstash", "ucx-sm", "flash");

@@ -140,7 +140,9 @@ TEST_P(NetTransferTest, ClientGoneBeforeItsPayloadsLeavesServerServing) {
     auto r = future.get();
     if (r.ok()) {
       for (size_t i = 0; i < dests.size(); ++i) {
-        if ((*r)[i].ok()) EXPECT_EQ(dests[i], value) << i;
+        if ((*r)[i].ok()) {
+          EXPECT_EQ(dests[i], value) << i;
+        }
       }
     }
   }
@@ -180,7 +182,9 @@ TEST(NetPutPayloadTest, MalformedPutPayloadsCloseOnlyTheirConnection) {
     uint64_t malformed = server->server->Stats().malformed_messages;
     auto peer = RawPeer::Connect("127.0.0.1", server->server->port());
     ASSERT_NE(peer, nullptr);
-    if (c.hello) ASSERT_NE(peer->HelloAndRegister(mem), 0u);
+    if (c.hello) {
+      ASSERT_NE(peer->HelloAndRegister(mem), 0u);
+    }
     (void)peer->SendAm(net::kPutPayloadAmId, c.header, data);
     EXPECT_TRUE(peer->WaitClosed(5000)) << "the server kept the connection";
     EXPECT_EQ(server->server->Stats().malformed_messages, malformed + 1);
