@@ -244,14 +244,13 @@ Result<std::vector<Result<size_t>>> Client::Impl::GetChunk(std::span<const GetIt
   for (size_t j = 0; j < idx.size(); ++j) {
     size_t i = idx[j];
     const net::GetReply::Item& r = rep.items[j];
-    if (req.items[j].buffer_id == net::kPayloadBufferId && r.status == StatusCode::kOk &&
-        received[j] != r.size) {
-      conn->Kill();  // an OK item whose bytes never came (or differ in size): do not trust it
-      connected.store(false);
-      return Status::Internal(fmt::format("server reported {} bytes for item {} but sent {}",
-                                          r.size, j, static_cast<int64_t>(received[j])));
-    }
     if (req.items[j].buffer_id == net::kPayloadBufferId && r.status == StatusCode::kOk) {
+      if (received[j] != r.size) {
+        conn->Kill();  // an OK item whose bytes never came (or differ in size): do not trust it
+        connected.store(false);
+        return Status::Internal(fmt::format("server reported {} bytes for item {} but sent {}",
+                                            r.size, j, static_cast<int64_t>(received[j])));
+      }
       get_bytes_messages += r.size;
     }
     const std::byte* staged = staged_at[i] ? staging.get() + *staged_at[i] : nullptr;

@@ -135,6 +135,7 @@ struct ServerStats {
   uint64_t get_bytes_mapped = 0;    // of get_bytes_*: memcpy into a client's mapped shared segment
   uint64_t get_bytes_messages = 0;  // of get_bytes_*: sent as payload messages, not put
   uint64_t put_bytes_messages = 0;  // value bytes received as put payload messages
+  uint64_t get_bytes_flash_direct = 0;  // of get_bytes_flash: read straight into a mapped buffer
 
   // ("server.<field>", value) for every field above, in declaration order.
   std::vector<std::pair<std::string, uint64_t>> ToPairs() const;

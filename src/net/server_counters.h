@@ -21,7 +21,7 @@ namespace kvstash::net {
   X(request_errors) X(key_errors) X(outstanding_rejected) X(keys_allocated)           \
   X(keys_committed) X(get_hits) X(get_misses) X(get_bytes_dram) X(get_bytes_flash)    \
   X(flash_reads_unavailable) X(put_errors) X(dram_payload_memcpy_bytes) X(get_bytes_mapped)  \
-  X(get_bytes_messages) X(put_bytes_messages)
+  X(get_bytes_messages) X(put_bytes_messages) X(get_bytes_flash_direct)
 // clang-format on
 
 struct alignas(64) ServerCounters {

@@ -117,6 +117,7 @@ StatusCode ServerWorker::PutFlash(FlashChunk& chunk, size_t item, std::span<std:
   if (f.direct != nullptr) {  // read straight into the client's mapped buffer: nothing to move
     Bump(counters_.get_bytes_flash, src.size());
     Bump(counters_.get_bytes_mapped, src.size());
+    Bump(counters_.get_bytes_flash_direct, src.size());
     return StatusCode::kOk;
   }
   if (f.buffer_id == kPayloadBufferId) {
