@@ -325,7 +325,9 @@ Result<nlohmann::ordered_json> RunTraceReplay(const GlobalOptions& global, const
 void AddTraceCommand(CLI::App* bench, CommandRunner* runner) {
   auto o = std::make_shared<TraceOptions>();
   CLI::App* cmd = bench->add_subcommand("trace", "Replay a Mooncake prefix-reuse trace");
-  cmd->add_option("--trace", o->trace, "JSONL trace FILE");
+  cmd->add_option("--trace", o->trace,
+                  "JSONL trace FILE (e.g. bench/traces/mooncake_synthetic_trace.jsonl)")
+      ->required();
   cmd->add_option("--block-bytes", o->block_bytes, "bytes stored per 512-token block (256KiB)");
   cmd->add_option("--model", o->model, "model preset for the scaling note (llama-3.1-8b)");
   cmd->add_option("--speed", o->speed, "realtime|max (default max)");

@@ -40,7 +40,7 @@
 namespace kvstash {
 
 struct TraceOptions {
-  std::string trace = "../shared/traces/synthetic_trace.jsonl";
+  std::string trace;  // required; the repository ships bench/traces/mooncake_synthetic_trace.jsonl
   std::string block_bytes = "256KiB";
   std::string model = "llama-3.1-8b";
   std::string speed = "max";          // realtime | max

@@ -1,4 +1,4 @@
-// Mooncake-format prefix-reuse traces (../shared/traces/README.md) and the LRU reference a
+// Mooncake-format prefix-reuse traces (bench/traces/README.md) and the LRU reference a
 // trace replay is judged against.
 //
 // One JSON object per line: {"timestamp": ms, "input_length": tokens, "output_length": tokens,
