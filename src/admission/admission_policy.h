@@ -1,5 +1,5 @@
 // AdmissionPolicy: decides whether a COMMITTED DRAM block that is about to be flushed or
-// dropped is written to flash (DESIGN.md §3 "Admission to flash").
+// dropped is written to flash (docs/ARCHITECTURE.md §3, "Admission").
 //
 // Much KV traffic is never re-read (one-shot API calls); writing it to flash burns write
 // bandwidth and QLC endurance for nothing. A policy sees every access to a key

@@ -1,5 +1,5 @@
 // BlockStore: the in-process block engine. Opaque (namespace, key) -> block of bytes in a
-// registered DRAM arena, with the lifecycle of DESIGN.md §2:
+// registered DRAM arena, with the lifecycle of docs/ARCHITECTURE.md §2:
 //
 //   Allocate -> ALLOCATED --Commit--> COMMITTED --flush--> PERSISTED
 //                  | lease expiry / Abort   | evict/delete     | evict/delete

@@ -1,6 +1,6 @@
 // Admission through the whole engine: on a stream where 80% of blocks are never read again,
 // reuse-aware admission must write far fewer bytes to flash than admit-all, at a hit ratio
-// within a few points (DESIGN.md §3: writing one-shot blocks burns bandwidth and endurance).
+// within a few points (docs/ARCHITECTURE.md §1: writing one-shot blocks burns bandwidth and endurance).
 // On a prefix-cache stream, "prefix" admission must hit like admit-all, writing less.
 #include <gtest/gtest.h>
 

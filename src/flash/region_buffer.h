@@ -2,8 +2,8 @@
 // O_DIRECT needs) and BouncePool (reusable read bounce buffers, so the read path does not map
 // and fault in fresh pages per read).
 //
-// The memory is long-lived by design: it is what a transport would register once (DESIGN.md
-// §3: "registered bounce memory"); buffers are recycled, never freed per I/O.
+// The memory is long-lived by design: it is what a transport would register once (docs/ARCHITECTURE.md
+// §4: "registered bounce memory"); buffers are recycled, never freed per I/O.
 //
 // Thread safety: AlignedBuffer is a plain owned value (not synchronized). BouncePool is safe for
 // concurrent use; a Bounce handle is owned by one thread at a time.

@@ -2,7 +2,7 @@
 // Sized for 100M+ blocks per node: 36 bytes of fields, then the key, in one slot of the
 // index shard's RecordSlab (36 + key bytes rounded up to 8; no per-record malloc header).
 //
-// Lifecycle (DESIGN.md §2). The state is private: it changes only through Lifecycle
+// Lifecycle (docs/ARCHITECTURE.md §2). The state is private: it changes only through Lifecycle
 // (lifecycle.h), which refuses illegal transitions, so an illegal transition cannot happen
 // by accident.
 //

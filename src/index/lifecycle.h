@@ -1,4 +1,4 @@
-// Lifecycle: the only code that changes a BlockRecord's state. Each transition of DESIGN.md §2
+// Lifecycle: the only code that changes a BlockRecord's state. Each transition of docs/ARCHITECTURE.md §2
 // is a named method that checks the current state, so an illegal transition is refused (an
 // Internal error, counted) instead of silently corrupting the index. Every transition is
 // counted in per-state gauges and per-transition counters.

@@ -19,7 +19,7 @@ TEST(ModelShapeTest, PresetBytesPerTokenMatchTheHeaderComment) {
   EXPECT_EQ(PresetBytes("Llama-3.1-70B"), 320 * kKiB);  // 2*80*8*128*2
   EXPECT_EQ(PresetBytes("Qwen2.5-32B"), 256 * kKiB);    // 2*64*8*128*2
   EXPECT_EQ(PresetBytes("DeepSeek-V3"), 70'272u);       // 61*(512+64)*2
-  // DESIGN.md: 128K tokens of Llama-3.1-70B = 40 GiB.
+  // docs/ARCHITECTURE.md §1: 128K tokens of Llama-3.1-70B = 40 GiB.
   EXPECT_EQ(PresetBytes("Llama-3.1-70B") * 128 * kKiB, uint64_t{40} << 30);
   EXPECT_EQ(ModelPresets().size(), 4u);
 }

@@ -1,6 +1,6 @@
 // Gets of blocks that live on flash: the server's reader threads read them (BlockStore::
 // ReadIntoV) into its registered bounce memory and the worker puts them from there
-// (DESIGN.md §4), without blocking its event loop. In-memory flash device, no background
+// (docs/ARCHITECTURE.md §4), without blocking its event loop. In-memory flash device, no background
 // threads: the test decides when blocks move to flash.
 #include <gtest/gtest.h>
 
