@@ -10,7 +10,8 @@
 // program on 127.0.0.1 in a temporary directory and stopped before it exits. The table goes to
 // stdout (or the JSON object with --json); --out FILE also writes the JSON there. Progress goes
 // to stderr. Exit codes: 0 every run verified, 1 a run failed or returned wrong bytes, 2 bad
-// flags. `kvstash-peers --serve ...` is the internal kvstash node mode (peer_kvstash.h).
+// flags. `kvstash-peers --serve ...` is the internal kvstash node mode (peer_kvstash.h);
+// `kvstash-peers --built-peers` prints the peers this build can run (no redis-* without hiredis).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
@@ -59,6 +60,17 @@ std::vector<std::string> SplitList(const std::string& list) {
 int Run(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "--serve") {
     return RunKvstashServeMode(argc - 2, argv + 2);
+  }
+  if (argc >= 2 && std::string(argv[1]) == "--built-peers") {
+    // What this binary can run, whatever is installed: scripts and tests decide by it.
+    std::printf("kvstash-sm,kvstash-tcp,kvstash-flash,filestore,mooncake%s\n",
+#ifdef KVSTASH_PEERS_HAVE_HIREDIS
+                ",redis-unix,redis-tcp"
+#else
+                ""
+#endif
+    );
+    return 0;
   }
   PeersOptions o;
   bool quick = false, json_out = false, no_checksums = false;
