@@ -47,7 +47,7 @@ Result<std::unique_ptr<InProcessServer>> InProcessServer::Start(uint64_t dram_by
   sv.listen_port = 0;
   sv.workers = workers;
   sv.max_value_bytes = so.max_value_bytes;
-  sv.detect_peer_failure = !s->shm_;
+  sv.peer_failure = s->shm_ ? PeerFailureDetection::kOff : PeerFailureDetection::kOn;
   ASSIGN_OR_RETURN(s->server_, Server::Create(sv, s->store_.get()));
   RETURN_IF_ERROR(s->server_->Start());
   return s;
@@ -66,7 +66,7 @@ std::string InProcessServer::address() const {
 ClientOptions InProcessServer::client_options() const {
   ClientOptions o;
   o.server_address = address();
-  o.detect_peer_failure = !shm_;
+  o.peer_failure = shm_ ? PeerFailureDetection::kOff : PeerFailureDetection::kOn;
   return o;
 }
 

@@ -2,7 +2,7 @@
 // served by net/Server on 127.0.0.1:<ephemeral>, in the benchmark's own process.
 //
 // Why: with UCX 1.13, shared-memory lanes (UCX_TLS=sm) are only used between endpoints
-// created without peer-failure detection (client.h, ClientOptions::detect_peer_failure), and
+// created without peer-failure detection (client.h, PeerFailureDetection::kOff), and
 // kvstashd always enables it. In process, both ends run with it off when UCX_TLS asks for
 // shared memory, so "sm" measures shared memory and not a silent TCP fallback.
 //

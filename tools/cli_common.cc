@@ -25,7 +25,7 @@ Result<ClientOptions> GlobalOptions::ToClientOptions() const {
   o.token = token;
   o.timeout = std::chrono::milliseconds(timeout_ms);
   o.connect_timeout = std::min(o.connect_timeout, o.timeout);
-  o.detect_peer_failure = peer_failure;
+  o.peer_failure = peer_failure;
   o.transfer = transfer;
   return o;
 }

@@ -35,7 +35,7 @@ struct GlobalOptions {
   uint32_t namespace_id = 0;              // --namespace NS
   std::string token;                      // --token TOKEN
   uint64_t timeout_ms = 5000;             // --timeout-ms N
-  bool peer_failure = true;               // --peer-failure on|off
+  PeerFailureDetection peer_failure = PeerFailureDetection::kAuto;    // --peer-failure
   ClientOptions::Transfer transfer = ClientOptions::Transfer::kAuto;  // --transfer
 
   // ClientOptions for Client::Connect. InvalidArgument for a bad address or namespace.

@@ -32,10 +32,13 @@ void AddGlobalOptions(CLI::App* app, GlobalOptions* g) {
   app->add_option("--token", g->token, "tenant auth token");
   app->add_option("--timeout-ms", g->timeout_ms, "deadline of each call in ms (default 5000)");
   app->add_option("--peer-failure", g->peer_failure,
-                  "on|off: transport-level dead-server detection; off (with kvstashd "
-                  "--peer-failure off) lets UCX use shared memory on one host (default on)")
-      ->transform(
-          CLI::CheckedTransformer(std::map<std::string, bool>{{"on", true}, {"off", false}}));
+                  "auto|on|off: transport-level dead-server detection; auto (default) is off "
+                  "for a server on this host (UCX shared memory) and on otherwise; a forced "
+                  "mode must match kvstashd's --peer-failure")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, PeerFailureDetection>{{"auto", PeerFailureDetection::kAuto},
+                                                      {"on", PeerFailureDetection::kOn},
+                                                      {"off", PeerFailureDetection::kOff}}));
   using Transfer = ClientOptions::Transfer;
   app->add_option("--transfer", g->transfer,
                   "auto|rma|message: how block bytes travel (ClientOptions::transfer; default "

@@ -62,7 +62,7 @@ Result<ServerOptions> MakeServerOptions(const KvstashdConfig& config) {
   o.max_batch_keys = config.max_batch;
   o.max_outstanding_per_connection = config.max_outstanding;
   o.max_connections = config.max_connections;
-  o.detect_peer_failure = config.detect_peer_failure;
+  o.peer_failure = config.peer_failure;
   o.flash_readers = config.flash_readers;
   o.flash_bounce_bytes = config.flash_bounce_bytes;
   for (const TenantConfig& t : config.tenants) {

@@ -86,7 +86,7 @@ int Serve(const KvstashNodeOptions& o) {
   sv.listen_port = 0;
   sv.workers = o.workers;
   sv.max_value_bytes = o.region_bytes;
-  sv.detect_peer_failure = o.transport != "sm";
+  sv.peer_failure = o.transport == "sm" ? PeerFailureDetection::kOff : PeerFailureDetection::kOn;
   sv.shared_arenas = arenas;
   Result<std::unique_ptr<Server>> server = Server::Create(sv, store->get());
   if (!server.ok()) {
@@ -159,7 +159,8 @@ Result<std::unique_ptr<KvstashPeer>> KvstashPeer::Start(const std::string& self_
   ClientOptions co;
   co.server_address = "127.0.0.1:" + std::to_string(port);
   co.timeout = std::chrono::milliseconds(30000);
-  co.detect_peer_failure = options.transport != "sm";
+  co.peer_failure =
+      options.transport == "sm" ? PeerFailureDetection::kOff : PeerFailureDetection::kOn;
   co.send_checksums = options.send_checksums;
   co.transfer = options.transfer;
   ASSIGN_OR_RETURN(peer->client_, Client::Connect(co));

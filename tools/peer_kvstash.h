@@ -8,7 +8,7 @@
 // mode (UCX 1.13 excludes sysv/posix from them, see src/net/CMakeLists.txt) and kvstashd has
 // no flag for that; everything else (engine, server, client) is the production code.
 //
-// Transports: "sm" runs both sides with UCX_TLS=sm,self,tcp and detect_peer_failure=false
+// Transports: "sm" runs both sides with UCX_TLS=sm,self,tcp and peer-failure detection off
 // (payload and control over shared memory / CMA; tcp only carries the connection handshake);
 // "tcp" runs both with UCX_TLS=tcp (loopback TCP, peer-failure mode on, as across hosts).
 //

@@ -46,6 +46,18 @@
 
 namespace kvstash {
 
+// How a connection notices that its peer died: UCX's peer-failure error handling on the
+// endpoint. Both ends of a connection must use the same mode (a mismatch fails UCX's wire-up),
+// and UCX 1.13 gives endpoints in peer-failure mode no shared-memory lanes, so the fastest
+// same-host path needs it off.
+//   kAuto: off when the peer is on this host (a loopback address or one of this host's
+//          interface addresses), on otherwise. Both ends decide from the same socket pair, so
+//          they agree with no setting on either side. The default of client and server.
+//   kOn / kOff: forced. A client and a server forced to different modes cannot connect.
+// With it off, a dead peer is noticed through the connection manager's disconnect (and, for
+// a writer, the lease) rather than by the transport.
+enum class PeerFailureDetection { kAuto, kOn, kOff };
+
 struct ClientOptions {
   std::string server_address = "127.0.0.1:7400";  // "host:port"; IPv6 as "[::1]:7400"
   std::chrono::milliseconds timeout{5000};        // deadline of each call
@@ -59,9 +71,8 @@ struct ClientOptions {
   // Send the XXH3-64 of each host-memory value with Commit (the server stores and verifies
   // it end to end). Costs one pass over the bytes on the client (~30 GB/s per core).
   bool send_checksums = true;
-  // Transport-level detection of a dead server (UCP_ERR_HANDLING_MODE_PEER). false allows
-  // UCX 1.13 to use shared memory to a server on the same host; set it as the server does.
-  bool detect_peer_failure = true;
+  // Transport-level detection of a dead server; see PeerFailureDetection.
+  PeerFailureDetection peer_failure = PeerFailureDetection::kAuto;
   // A server on this host with its arena in shared memory (kvstashd's default) is mapped into
   // this process and puts are one memcpy into it. true: fault the whole mapping in at connect
   // (about 0.25 s per GiB of arena on a 2-vCPU VM) so that no put takes a page fault; false:

@@ -31,6 +31,12 @@ enum {
   KVSTASH_INTERNAL = 12,
 };
 
+enum {
+  KVSTASH_PEER_FAILURE_AUTO = 0,
+  KVSTASH_PEER_FAILURE_OFF = 1,
+  KVSTASH_PEER_FAILURE_ON = 2,
+};
+
 typedef struct kvstash_client kvstash_client_t;
 typedef struct kvstash_buffer kvstash_buffer_t;
 
@@ -39,8 +45,10 @@ typedef struct kvstash_client_options {
   const char* server_address; /* "host:port"; NULL: "127.0.0.1:7400" */
   uint32_t timeout_ms;        /* per call; 0: 5000 */
   uint16_t namespace_id;
-  const char* token;             /* NULL: none */
-  int no_peer_failure_detection; /* 1: ClientOptions::detect_peer_failure = false */
+  const char* token; /* NULL: none */
+  /* ClientOptions::peer_failure (kvstash/client.h): KVSTASH_PEER_FAILURE_AUTO (0: off for a
+   * server on this host, on otherwise), _OFF (1) or _ON (2) */
+  int peer_failure_detection;
 } kvstash_client_options_t;
 
 /* The message of the last failed call on this thread ("" if none). Valid until the next

@@ -132,6 +132,14 @@ Result<AdmissionKind> ParseAdmissionKind(std::string_view text) {
                                  "') must be 'reuse', 'prefix' or 'all'");
 }
 
+Result<PeerFailureDetection> ParsePeerFailure(std::string_view text) {
+  if (text == "auto") return PeerFailureDetection::kAuto;
+  if (text == "on") return PeerFailureDetection::kOn;
+  if (text == "off") return PeerFailureDetection::kOff;
+  return Status::InvalidArgument("peer failure detection ('" + std::string(text) +
+                                 "') must be 'auto', 'on' or 'off'");
+}
+
 Status KvstashdConfig::Validate() const {
   RETURN_IF_ERROR(ValidateTiers(*this));
   RETURN_IF_ERROR(ValidateServer(*this));

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kvstash/client.h"
 #include "kvstash/status.h"
 
 namespace kvstash {
@@ -34,6 +35,9 @@ enum class AdmissionKind : uint8_t { kReuse = 0, kAll = 1, kPrefix = 2 };
 std::string_view AdmissionKindName(AdmissionKind kind);  // "reuse", "all", "prefix"
 Result<AdmissionKind> ParseAdmissionKind(std::string_view text);
 
+// "auto", "on" or "off" (server.detect_peer_failure, --peer-failure).
+Result<PeerFailureDetection> ParsePeerFailure(std::string_view text);
+
 struct KvstashdConfig {
   // [server]
   std::string listen = "127.0.0.1:7400";  // HOST:PORT of the UCX listener
@@ -43,9 +47,9 @@ struct KvstashdConfig {
   uint32_t max_batch = 4096;       // keys per batched request, 1..4096
   uint64_t max_value_bytes = 0;    // 0: the region size
   uint64_t lease_ms = 10'000;      // ALLOCATED -> aborted after this
-  // UCP_ERR_HANDLING_MODE_PEER on client endpoints (ServerOptions::detect_peer_failure).
-  // false lets UCX 1.13 use shared-memory lanes with clients on this host.
-  bool detect_peer_failure = true;
+  // Peer-failure detection on client endpoints (kvstash/client.h PeerFailureDetection):
+  // auto is off for clients on this host (UCX 1.13 shared-memory lanes), on for the others.
+  PeerFailureDetection peer_failure = PeerFailureDetection::kAuto;
 
   // [dram]
   uint64_t dram_bytes = 1ull << 30;

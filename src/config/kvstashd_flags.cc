@@ -54,8 +54,7 @@ Apply CountTo(T KvstashdConfig::*member) {
 }
 
 Status ApplyPeerFailure(const std::string& text, KvstashdConfig* c) {
-  if (text != "on" && text != "off") return Status::InvalidArgument("expected on or off");
-  c->detect_peer_failure = text == "on";
+  ASSIGN_OR_RETURN(c->peer_failure, ParsePeerFailure(text));
   return Status::Ok();
 }
 
@@ -91,8 +90,8 @@ class KvstashdFlags {
     Add("--trim-rate", "TRIM rate SIZE per second; 0 = unlimited", SizeTo(&C::trim_bytes_per_s));
     Add("--lease-ms", "allocation lease in milliseconds", CountTo(&C::lease_ms));
     Add("--peer-failure",
-        "on|off: transport-level dead-client detection; off allows UCX "
-        "shared-memory lanes with local clients",
+        "auto|on|off: transport-level dead-client detection; auto (default) is off for "
+        "clients on this host, which lets UCX use shared memory, and on for the others",
         ApplyPeerFailure);
     Add("--metrics-listen", "HOST:PORT of the Prometheus exporter; '' disables",
         StringTo(&C::metrics_listen));

@@ -84,8 +84,25 @@ TEST(KvstashdFlagsTest, EveryFlag) {
   EXPECT_EQ(c.metrics_listen, "127.0.0.1:0");
   EXPECT_EQ(c.log_level, "warn");
   EXPECT_FALSE(c.shared_arena);
-  EXPECT_FALSE(c.detect_peer_failure);
+  EXPECT_EQ(c.peer_failure, PeerFailureDetection::kOff);
   EXPECT_EQ(c.flash_readers, 2u);
+}
+
+TEST(KvstashdFlagsTest, PeerFailureIsAutoByDefaultAndTakesAutoOnOff) {
+  auto d = Parse({});
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->config.peer_failure, PeerFailureDetection::kAuto);
+  for (auto [text, mode] :
+       {std::pair{"auto", PeerFailureDetection::kAuto}, std::pair{"on", PeerFailureDetection::kOn},
+        std::pair{"off", PeerFailureDetection::kOff}}) {
+    auto r = Parse({"--peer-failure", text});
+    ASSERT_TRUE(r.ok()) << text << ": " << r.status().ToString();
+    EXPECT_EQ(r->config.peer_failure, mode) << text;
+  }
+  auto bad = Parse({"--peer-failure", "maybe"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'auto', 'on' or 'off'"), std::string::npos)
+      << bad.status().ToString();
 }
 
 TEST(KvstashdFlagsTest, AdmissionPrefix) {
@@ -126,7 +143,8 @@ TEST(KvstashdFlagsTest, RejectsBadInputWithClearMessages) {
   ExpectError({"--metrics-listen", "localhost"}, "metrics.listen");
   ExpectError({"--admission", "none"}, "must be 'reuse', 'prefix' or 'all'");
   ExpectError({"--flash-readers", "0"}, "flash.readers (0) must be in 1..64");
-  ExpectError({"--peer-failure", "maybe"}, "--peer-failure: expected on or off");
+  ExpectError({"--peer-failure", "maybe"},
+              "--peer-failure: peer failure detection ('maybe') must be 'auto', 'on' or 'off'");
   ExpectError({"--shared-arena", "1"}, "--shared-arena: expected on or off");
   ExpectError({"--bogus"}, "--bogus");
   ExpectError({"--config", "/nonexistent/k.toml"}, "/nonexistent/k.toml");

@@ -121,6 +121,17 @@ Status SetFlashSize(const toml::node& n, KvstashdConfig* c) {
   return Status::Ok();
 }
 
+// true / false (on / off, as before "auto" existed) or "auto" | "on" | "off".
+Status SetPeerFailure(const toml::node& n, KvstashdConfig* c) {
+  if (const auto* b = n.as_boolean()) {
+    c->peer_failure = b->get() ? PeerFailureDetection::kOn : PeerFailureDetection::kOff;
+    return Status::Ok();
+  }
+  if (n.as_string() == nullptr) return WrongType(n, "true, false, \"auto\", \"on\" or \"off\"");
+  ASSIGN_OR_RETURN(c->peer_failure, ParsePeerFailure(n.as_string()->get()));
+  return Status::Ok();
+}
+
 Status SetAdmissionKind(const toml::node& n, KvstashdConfig* c) {
   ASSIGN_OR_RETURN(std::string text, NodeString(n));
   ASSIGN_OR_RETURN(c->admission, ParseAdmissionKind(text));
@@ -131,15 +142,14 @@ using C = KvstashdConfig;
 using T = TenantConfig;
 
 const std::vector<Field<C>>& SectionFields(std::string_view section) {
-  static const std::vector<Field<C>> kServer = {
-      {"listen", String(&C::listen)},
-      {"workers", Uint(&C::workers)},
-      {"max_connections", Uint(&C::max_connections)},
-      {"max_outstanding", Uint(&C::max_outstanding)},
-      {"max_batch", Uint(&C::max_batch)},
-      {"max_value", Size(&C::max_value_bytes)},
-      {"lease_ms", Uint(&C::lease_ms)},
-      {"detect_peer_failure", Bool(&C::detect_peer_failure)}};
+  static const std::vector<Field<C>> kServer = {{"listen", String(&C::listen)},
+                                                {"workers", Uint(&C::workers)},
+                                                {"max_connections", Uint(&C::max_connections)},
+                                                {"max_outstanding", Uint(&C::max_outstanding)},
+                                                {"max_batch", Uint(&C::max_batch)},
+                                                {"max_value", Size(&C::max_value_bytes)},
+                                                {"lease_ms", Uint(&C::lease_ms)},
+                                                {"detect_peer_failure", SetPeerFailure}};
   static const std::vector<Field<C>> kDram = {{"size", Size(&C::dram_bytes)},
                                               {"region_size", Size(&C::region_bytes)},
                                               {"shared", Bool(&C::shared_arena)}};

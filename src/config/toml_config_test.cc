@@ -77,7 +77,7 @@ TEST(TomlConfigTest, ParsesEveryKey) {
   EXPECT_EQ(c.max_batch, 128u);
   EXPECT_EQ(c.max_value_bytes, 8ull << 20);
   EXPECT_EQ(c.lease_ms, 2500u);
-  EXPECT_FALSE(c.detect_peer_failure);
+  EXPECT_EQ(c.peer_failure, PeerFailureDetection::kOff);
   EXPECT_EQ(c.dram_bytes, 2ull << 30);
   EXPECT_EQ(c.region_bytes, 32ull << 20);
   EXPECT_FALSE(c.shared_arena);
@@ -105,6 +105,21 @@ TEST(TomlConfigTest, TenantDramSize) {
   EXPECT_EQ(r->tenants[0].dram_bytes, 512ull << 20);
 }
 
+TEST(TomlConfigTest, PeerFailureTakesAutoOnOffAndBooleans) {
+  for (auto [text, mode] : {std::pair{"\"auto\"", PeerFailureDetection::kAuto},
+                            std::pair{"\"on\"", PeerFailureDetection::kOn},
+                            std::pair{"\"off\"", PeerFailureDetection::kOff},
+                            std::pair{"true", PeerFailureDetection::kOn},
+                            std::pair{"false", PeerFailureDetection::kOff}}) {
+    auto r = ParseKvstashdConfigToml(std::string("[server]\ndetect_peer_failure = ") + text);
+    ASSERT_TRUE(r.ok()) << text << ": " << r.status().ToString();
+    EXPECT_EQ(r->peer_failure, mode) << text;
+  }
+  auto d = ParseKvstashdConfigToml("");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->peer_failure, PeerFailureDetection::kAuto);
+}
+
 TEST(TomlConfigTest, FlashSizeAuto) {
   auto r = ParseKvstashdConfigToml("[flash]\nsize = \"auto\"\n");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -128,7 +143,8 @@ TEST(TomlConfigTest, RejectsWrongTypesAndBadValues) {
   ExpectError("[server]\nlisten = \"localhost\"\n", "server.listen");
   ExpectError("[admission]\nkind = \"most\"\n", "must be 'reuse', 'prefix' or 'all'");
   ExpectError("[server]\ndetect_peer_failure = 1\n",
-              "server.detect_peer_failure: expected true or false");
+              "server.detect_peer_failure: expected true, false, \"auto\"");
+  ExpectError("[server]\ndetect_peer_failure = \"sometimes\"\n", "'auto', 'on' or 'off'");
   ExpectError("server = 1\n", "expected a [server] table");
   ExpectError("[tenant]\nname = \"a\"\n", "expected [[tenant]] tables");
   ExpectError("[dram]\nsize = \"4KiB\"\n", "must be at least one region");

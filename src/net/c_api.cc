@@ -71,7 +71,11 @@ int kvstash_client_open(const kvstash_client_options_t* options, kvstash_client_
       if (options->timeout_ms != 0) o.timeout = std::chrono::milliseconds(options->timeout_ms);
       o.namespace_id = options->namespace_id;
       if (options->token != nullptr) o.token = options->token;
-      o.detect_peer_failure = options->no_peer_failure_detection == 0;
+      o.peer_failure = options->peer_failure_detection == KVSTASH_PEER_FAILURE_OFF
+                           ? kvstash::PeerFailureDetection::kOff
+                       : options->peer_failure_detection == KVSTASH_PEER_FAILURE_ON
+                           ? kvstash::PeerFailureDetection::kOn
+                           : kvstash::PeerFailureDetection::kAuto;
     }
     auto c = kvstash::Client::Connect(std::move(o));
     if (!c.ok()) return Fail(c.status());

@@ -100,19 +100,34 @@ Result<std::unique_ptr<ClientConnection>> ClientConnection::Open(UcxWorker& work
                                                                  SteadyTime deadline, bool retry) {
   ASSIGN_OR_RETURN(auto hp, SplitHostPort(options.server_address));
   ASSIGN_OR_RETURN(auto addr, ResolveAddress(hp.first, hp.second));
+  // The server decides kAuto from the source address it sees, which is local exactly when the
+  // address connected to is (kvstash/client.h, PeerFailureDetection), so the first attempt
+  // matches a server on kAuto. A server forced to the other mode refuses the endpoint (UCX
+  // cannot pair the two), so kAuto alternates the mode between attempts: a forced server is
+  // found on the second one.
+  const bool adapt = options.peer_failure == PeerFailureDetection::kAuto;
+  bool peer_failure =
+      adapt ? !IsLocalAddress(addr) : options.peer_failure == PeerFailureDetection::kOn;
   deadline = std::min(deadline, std::chrono::steady_clock::now() + options.connect_timeout);
   auto backoff = std::chrono::milliseconds(5);
   for (int attempt = 1;; ++attempt) {
     std::unique_ptr<ClientConnection> c(new ClientConnection(worker, inbox));
-    ASSIGN_OR_RETURN(c->ep_,
-                     UcxEndpoint::Connect(worker, addr, nullptr, options.detect_peer_failure));
+    ASSIGN_OR_RETURN(c->ep_, UcxEndpoint::Connect(worker, addr, nullptr, peer_failure));
     Status s = c->Hello(options, deadline);
     if (s.ok()) return c;
-    if (!retry || s.code() != StatusCode::kUnavailable ||
+    if (adapt) peer_failure = !peer_failure;
+    const bool again = retry || (adapt && attempt == 1);
+    if (!again || s.code() != StatusCode::kUnavailable ||
         std::chrono::steady_clock::now() + backoff >= deadline) {
-      if (attempt == 1) return s;
-      return Status::Unavailable(fmt::format("no connection to {} after {} attempts; last: {}",
-                                             options.server_address, attempt, s.ToString()));
+      if (s.code() != StatusCode::kUnavailable) return s;
+      return Status::Unavailable(fmt::format(
+          "no connection to {} after {} attempt{}; last: {}. Is kvstashd listening there? "
+          "{}",
+          options.server_address, attempt, attempt == 1 ? "" : "s", s.message(),
+          adapt ? "(peer-failure detection was tried both ways)"
+                : "If it is, it may detect peer failure differently from this client "
+                  "(ClientOptions::peer_failure / kvstash --peer-failure vs kvstashd "
+                  "--peer-failure): leave the client on auto, or set both ends alike."));
     }
     spdlog::debug("connect to {} failed ({}); retrying", options.server_address, s.ToString());
     c.reset();  // closes the failed endpoint before the next attempt

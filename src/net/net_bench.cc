@@ -80,13 +80,13 @@ bool Start(const std::string& tls, Setup* s) {
   s->store = std::move(store).value();
   ServerOptions sv;
   sv.listen_port = 0;
-  sv.detect_peer_failure = !shm;
+  sv.peer_failure = shm ? PeerFailureDetection::kOff : PeerFailureDetection::kOn;
   auto server = Server::Create(sv, s->store.get());
   if (!server.ok() || !(*server)->Start().ok()) return fprintf(stderr, "server failed\n"), false;
   s->server = std::move(server).value();
   ClientOptions co;
   co.server_address = "127.0.0.1:" + std::to_string(s->server->port());
-  co.detect_peer_failure = !shm;
+  co.peer_failure = shm ? PeerFailureDetection::kOff : PeerFailureDetection::kOn;
   co.send_checksums = false;  // measure the transport; checksums are an option
   auto client = Client::Connect(co);
   if (!client.ok())

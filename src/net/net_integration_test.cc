@@ -267,7 +267,7 @@ TEST_F(NetTest, CApiRoundTrip) {
   kvstash_client_options_t o{};
   std::string addr = server_->address();
   o.server_address = addr.c_str();
-  o.no_peer_failure_detection = ShmMode() ? 1 : 0;
+  o.peer_failure_detection = ShmMode() ? KVSTASH_PEER_FAILURE_OFF : KVSTASH_PEER_FAILURE_ON;
   kvstash_client_t* c = nullptr;
   ASSERT_EQ(kvstash_client_open(&o, &c), KVSTASH_OK) << kvstash_last_error();
   auto value = Pattern(31, 12345);

@@ -33,7 +33,7 @@ StoreOptions TestStoreOptions() {
 std::unique_ptr<Server> StartServerOn(BlockStore* store, uint16_t port) {
   ServerOptions so;
   so.listen_port = port;
-  so.detect_peer_failure = !ShmMode();
+  so.peer_failure = ShmMode() ? PeerFailureDetection::kOff : PeerFailureDetection::kOn;
   auto server = Server::Create(so, store);
   EXPECT_TRUE(server.ok()) << server.status().ToString();
   if (!server.ok()) return nullptr;
@@ -51,7 +51,7 @@ std::unique_ptr<TestServer> StartServer(uint16_t port, uint32_t workers, StoreOp
   ts->store = std::move(store).value();
   server_options.listen_port = port;
   server_options.workers = workers;
-  server_options.detect_peer_failure = !ShmMode();
+  server_options.peer_failure = ShmMode() ? PeerFailureDetection::kOff : PeerFailureDetection::kOn;
   auto server = Server::Create(server_options, ts->store.get());
   EXPECT_TRUE(server.ok()) << server.status().ToString();
   if (!server.ok()) return nullptr;
@@ -77,7 +77,7 @@ ClientOptions TestClientOptions(const TestServer& s) {
   ClientOptions o;
   o.server_address = s.address();
   o.timeout = std::chrono::seconds(20);
-  o.detect_peer_failure = !ShmMode();
+  o.peer_failure = ShmMode() ? PeerFailureDetection::kOff : PeerFailureDetection::kOn;
   return o;
 }
 
@@ -97,7 +97,8 @@ std::vector<std::byte> Pattern(uint64_t seed, size_t n) {
   return out;
 }
 
-std::unique_ptr<RawPeer> RawPeer::Connect(const std::string& host, uint16_t port) {
+std::unique_ptr<RawPeer> RawPeer::Connect(const std::string& host, uint16_t port,
+                                          std::optional<bool> peer_failure) {
   auto p = std::unique_ptr<RawPeer>(new RawPeer());
   auto ctx = net::UcxContext::Create();
   if (!ctx.ok()) return nullptr;
@@ -108,7 +109,8 @@ std::unique_ptr<RawPeer> RawPeer::Connect(const std::string& host, uint16_t port
   if (!p->worker_->SetAmHandler(net::kReplyAmId, &RawPeer::OnReply, p.get()).ok()) return nullptr;
   auto addr = net::ResolveAddress(host, port);
   if (!addr.ok()) return nullptr;
-  auto ep = net::UcxEndpoint::Connect(*p->worker_, *addr, nullptr, !ShmMode());
+  auto ep =
+      net::UcxEndpoint::Connect(*p->worker_, *addr, nullptr, peer_failure.value_or(!ShmMode()));
   if (!ep.ok()) return nullptr;
   p->ep_ = std::move(ep).value();
   return p;

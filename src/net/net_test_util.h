@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -46,7 +47,7 @@ std::unique_ptr<Server> StartServerOn(BlockStore* store, uint16_t port);
 ClientOptions TestClientOptions(const TestServer& s);
 
 // KVSTASH_NET_TEST_SHM=1 (the CTest shared-memory variant): endpoints without peer-failure
-// mode, so that UCX 1.13 selects shared-memory lanes (see ServerOptions::detect_peer_failure).
+// mode, so that UCX 1.13 selects shared-memory lanes (see kvstash/client.h, PeerFailureDetection).
 bool ShmMode();
 
 // `n` bytes that depend on `seed` at every position (catches misplaced or stale bytes).
@@ -56,7 +57,10 @@ uint64_t SeedOf(const std::string& key);
 // A raw UCX peer for malformed-input tests.
 class RawPeer {
  public:
-  static std::unique_ptr<RawPeer> Connect(const std::string& host, uint16_t port);
+  // `peer_failure`: the endpoint's mode; unset: as the test servers of this file (ShmMode()).
+  // A server on PeerFailureDetection::kAuto (kvstashd's default) wants it off on this host.
+  static std::unique_ptr<RawPeer> Connect(const std::string& host, uint16_t port,
+                                          std::optional<bool> peer_failure = std::nullopt);
   ~RawPeer();
   // Sends `bytes` as one request active message (with the reply flag, as the protocol
   // requires). Returns false if the send itself failed.

@@ -1,4 +1,4 @@
-// Server: serves a BlockStore over UCX (DESIGN.md §4, docs/PROTOCOL.md).
+// Server: serves a BlockStore over UCX (docs/ARCHITECTURE.md §4, docs/PROTOCOL.md).
 //
 // Shape: N shared-nothing worker threads, each owning one ucp_worker and the connections
 // assigned to it (round robin). Worker 0 also owns the ucp_listener and, every
@@ -36,6 +36,7 @@
 
 #include "common/clock.h"
 #include "dram/dram_arena.h"
+#include "kvstash/client.h"
 #include "kvstash/status.h"
 
 namespace kvstash {
@@ -78,11 +79,9 @@ struct ServerOptions {
   std::vector<ServerTenant> tenants;
   // How often worker 0 calls BlockStore::ExpireLeases(). Zero: never (the embedder does it).
   std::chrono::milliseconds lease_sweep_interval{1000};
-  // UCP_ERR_HANDLING_MODE_PEER on every endpoint: a dead client is detected by the transport.
-  // false: UCX 1.13 may then use shared-memory lanes between processes of one host (sysv/posix
-  // have no peer-failure support), at the price of relying on the connection manager alone to
-  // notice dead peers. Keep true across hosts.
-  bool detect_peer_failure = true;
+  // Peer-failure detection on each client's endpoint (kvstash/client.h PeerFailureDetection):
+  // by default off for clients on this host (shared-memory lanes) and on for the others.
+  PeerFailureDetection peer_failure = PeerFailureDetection::kAuto;
   // Flash hits (set up at a worker's first one): each worker registers this much bounce
   // memory once (raised to max_value_bytes, so any block fits) and reads into it with
   // `flash_readers` threads, so its event loop never waits for the device. Gets whose flash

@@ -104,6 +104,26 @@ void ServerWorker::Shutdown() {
   ready_.clear();
 }
 
+bool ServerWorker::PeerFailureFor(ucp_conn_request_h req) const {
+  switch (shared_->options.peer_failure) {
+    case PeerFailureDetection::kOn:
+      return true;
+    case PeerFailureDetection::kOff:
+      return false;
+    case PeerFailureDetection::kAuto:
+      break;
+  }
+  // The client decides from the server's address it connected to, which is local exactly
+  // when the source address seen here is (kvstash/client.h, PeerFailureDetection).
+  Result<sockaddr_storage> client = ConnRequestClientAddress(req);
+  if (!client.ok()) {
+    KVSTASH_LOG_EVERY_N_SEC(warn, 5, "client address of a connection: {}; peer-failure on",
+                            client.status().ToString());
+    return true;
+  }
+  return !IsLocalAddress(*client);
+}
+
 void ServerWorker::AcceptQueued(bool stopping) {
   std::vector<ucp_conn_request_h> reqs;
   {
@@ -113,6 +133,7 @@ void ServerWorker::AcceptQueued(bool stopping) {
   for (ucp_conn_request_h req : reqs) {
     auto conn = std::make_shared<Connection>(shared_->next_connection_id.fetch_add(1));
     std::weak_ptr<Connection> weak = conn;
+    const bool peer_failure = PeerFailureFor(req);
     auto ep = UcxEndpoint::Accept(
         *worker_, req,
         [this, weak](Status s) {
@@ -126,7 +147,7 @@ void ServerWorker::AcceptQueued(bool stopping) {
           }
           CloseConnection(c, /*malformed=*/false);
         },
-        shared_->options.detect_peer_failure);
+        peer_failure);
     if (!ep.ok()) {
       shared_->connections_active.fetch_sub(1, std::memory_order_relaxed);
       Bump(counters_.connections_refused);
@@ -339,7 +360,7 @@ void ServerWorker::ReapClosing() {
       // not progressing never sends; the transport reset tells the client at once). Without
       // peer-failure mode only the connection manager's disconnect reaches the client, which a
       // FLUSH close sends; it is bounded, then left to finish in later progress.
-      bool force = conn->ep()->failed() || shared_->options.detect_peer_failure;
+      bool force = conn->ep()->failed() || conn->ep()->peer_failure();
       conn->ep()->Close(force, std::chrono::milliseconds(200));
       counters_.connections_active.fetch_sub(1, std::memory_order_relaxed);
       shared_->connections_active.fetch_sub(1, std::memory_order_relaxed);

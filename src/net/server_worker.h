@@ -144,6 +144,9 @@ class ServerWorker {
   void Run();
   void Shutdown();
   void AcceptQueued(bool stopping);
+  // Whether the endpoint for this connection request uses peer-failure mode
+  // (ServerOptions::peer_failure; kAuto: off for a client on this host).
+  bool PeerFailureFor(ucp_conn_request_h req) const;
   static ucs_status_t OnAm(void* arg, const void* header, size_t header_length, void* data,
                            size_t length, const ucp_am_recv_param_t* param);
   // The live connection an active message came from (by its reply endpoint), or nullptr

@@ -1,6 +1,10 @@
 #include "net/ucx_context.h"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <cstdlib>
+#include <mutex>
 
 #include "net/ucx_status.h"
 
@@ -20,6 +24,24 @@ Result<std::unique_ptr<UcxContext>> UcxContext::Create() {
   setenv("UCX_TCP_RX_SEG_SIZE", "256K", /*overwrite=*/0);
   ucp_config_t* config = nullptr;
   RETURN_IF_ERROR(UcsToStatus(ucp_config_read(nullptr, nullptr, &config), "ucp_config_read"));
+  if (const char* tls = std::getenv("UCX_TLS"); tls != nullptr) {
+    std::string fixed = WithHandshakeTransport(tls);
+    if (fixed != tls) {
+      static std::once_flag logged;
+      std::call_once(logged, [&] {
+        spdlog::info(
+            "UCX_TLS={} has no transport for the connection handshake (UCX 1.13 connects "
+            "through a socket connection manager); using UCX_TLS={}: shared memory still "
+            "carries the data between processes of one host",
+            tls, fixed);
+      });
+      ucs_status_t s = ucp_config_modify(config, "TLS", fixed.c_str());
+      if (s != UCS_OK) {
+        ucp_config_release(config);
+        return UcsToStatus(s, "ucp_config_modify TLS");
+      }
+    }
+  }
   ucp_params_t params{};
   params.field_mask =
       UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED | UCP_PARAM_FIELD_NAME;
@@ -38,6 +60,20 @@ Result<std::unique_ptr<UcxContext>> UcxContext::Create() {
 }
 
 UcxContext::~UcxContext() { ucp_cleanup(ctx_); }
+
+std::string WithHandshakeTransport(std::string_view tls) {
+  if (tls.empty() || tls.front() == '^') return std::string(tls);
+  for (size_t at = 0; at <= tls.size();) {
+    size_t end = std::min(tls.find(',', at), tls.size());
+    std::string_view t = tls.substr(at, end - at);
+    if (t == "all" || t == "tcp" || t == "ib" || t.starts_with("rc") || t.starts_with("ud") ||
+        t.starts_with("dc")) {
+      return std::string(tls);
+    }
+    at = end + 1;
+  }
+  return std::string(tls) + ",tcp";
+}
 
 bool UcxContext::SupportsMemoryType(ucs_memory_type_t type) const {
   return (memory_types_ >> type) & 1u;

@@ -2,7 +2,10 @@
 //
 // Transport selection comes from the environment (UCX_TLS, UCX_NET_DEVICES, ...), read when
 // the context is created: set UCX_TLS before Create() to pin a transport (tests run over
-// "sm,self" and "tcp"; real hardware picks verbs).
+// "sm,self,tcp" and "tcp"; real hardware picks verbs). One correction is made: a transport list
+// with nothing that can carry the connection handshake (UCX_TLS=sm,self, as UCX and NIXL
+// examples write it) gets tcp added, since UCX 1.13's connection manager needs one
+// (WithHandshakeTransport).
 //
 // Thread safety: the context is created with multi-thread support so that workers of
 // different threads (and memory registration from any thread) may share it.
@@ -12,10 +15,17 @@
 #include <ucp/api/ucp.h>
 
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "kvstash/status.h"
 
 namespace kvstash::net {
+
+// `tls` (a UCX_TLS value) with "tcp" appended if it names no transport that can carry a
+// client-server handshake (tcp, or an RDMA one: ib, rc*, ud*, dc*, or "all"); unchanged
+// otherwise, and for an exclusion list ("^...") or an empty value.
+std::string WithHandshakeTransport(std::string_view tls);
 
 class UcxContext {
  public:

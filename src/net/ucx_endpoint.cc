@@ -1,7 +1,10 @@
 #include "net/ucx_endpoint.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
+#include <ifaddrs.h>
 #include <netdb.h>
+#include <netinet/in.h>
 
 #include <charconv>
 #include <cstdio>
@@ -16,12 +19,20 @@ namespace kvstash::net {
 Result<std::unique_ptr<UcxEndpoint>> UcxEndpoint::Create(UcxWorker& worker, ucp_ep_params_t& params,
                                                          ErrorCallback on_error,
                                                          bool peer_failure) {
-  std::unique_ptr<UcxEndpoint> ep(new UcxEndpoint(worker, std::move(on_error)));
+  std::unique_ptr<UcxEndpoint> ep(new UcxEndpoint(worker, std::move(on_error), peer_failure));
   params.field_mask |= UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER;
   params.err_mode = peer_failure ? UCP_ERR_HANDLING_MODE_PEER : UCP_ERR_HANDLING_MODE_NONE;
   params.err_handler.cb = &UcxEndpoint::OnError;
   params.err_handler.arg = ep.get();
-  RETURN_IF_ERROR(UcsToStatus(ucp_ep_create(worker.get(), &params, &ep->ep_), "ucp_ep_create"));
+  ucs_status_t s = ucp_ep_create(worker.get(), &params, &ep->ep_);
+  if (s == UCS_ERR_UNSUPPORTED && (params.field_mask & UCP_EP_PARAM_FIELD_CONN_REQUEST) != 0) {
+    // UCX 1.13 pairs only endpoints of the same error-handling level.
+    return Status::InvalidArgument(fmt::format(
+        "ucp_ep_create: the client's peer-failure detection differs from this server's ({}); "
+        "a client on auto adapts, a forced one must match",
+        peer_failure ? "on" : "off"));
+  }
+  RETURN_IF_ERROR(UcsToStatus(s, "ucp_ep_create"));
   return ep;
 }
 
@@ -107,6 +118,42 @@ Result<sockaddr_storage> ResolveAddress(const std::string& host, uint16_t port) 
   std::memcpy(&out, res->ai_addr, res->ai_addrlen);
   freeaddrinfo(res);
   return out;
+}
+
+bool IsLocalAddress(const sockaddr_storage& addr) {
+  if (addr.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(addr);
+    if ((ntohl(a.sin_addr.s_addr) >> 24) == 127) return true;
+  } else if (addr.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(addr);
+    if (IN6_IS_ADDR_LOOPBACK(&a.sin6_addr)) return true;
+    if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr) && a.sin6_addr.s6_addr[12] == 127) return true;
+  } else {
+    return false;
+  }
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return false;
+  bool local = false;
+  for (ifaddrs* i = list; i != nullptr && !local; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != addr.ss_family) continue;
+    if (addr.ss_family == AF_INET) {
+      local = reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr ==
+              reinterpret_cast<const sockaddr_in&>(addr).sin_addr.s_addr;
+    } else {
+      local = std::memcmp(&reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr,
+                          &reinterpret_cast<const sockaddr_in6&>(addr).sin6_addr,
+                          sizeof(in6_addr)) == 0;
+    }
+  }
+  freeifaddrs(list);
+  return local;
+}
+
+Result<sockaddr_storage> ConnRequestClientAddress(ucp_conn_request_h req) {
+  ucp_conn_request_attr_t attr{};
+  attr.field_mask = UCP_CONN_REQUEST_ATTR_FIELD_CLIENT_ADDR;
+  RETURN_IF_ERROR(UcsToStatus(ucp_conn_request_query(req, &attr), "ucp_conn_request_query"));
+  return attr.client_address;
 }
 
 bool UcxEndpoint::HasNativeRma() const {

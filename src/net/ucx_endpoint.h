@@ -1,10 +1,12 @@
 // UcxEndpoint: RAII owner of a ucp_ep_h with peer-failure error handling.
 //
-// Endpoints are created in UCP_ERR_HANDLING_MODE_PEER, so a dead or disconnected peer fires
-// the error handler (instead of hanging requests): the endpoint is marked failed, `on_error`
-// runs (inside ucp_worker_progress, on the worker's thread) and outstanding requests complete
-// with an error. Close() flushes a healthy endpoint (FLUSH mode) and force-closes a failed one,
-// bounded in time; the destructor closes if Close() was not called.
+// Endpoints are created in UCP_ERR_HANDLING_MODE_PEER (`peer_failure` true), so a dead or
+// disconnected peer fires the error handler (instead of hanging requests): the endpoint is
+// marked failed, `on_error` runs (inside ucp_worker_progress, on the worker's thread) and
+// outstanding requests complete with an error. Without it (NONE, what UCX 1.13 needs for
+// shared-memory lanes) only the connection manager's disconnect reports a dead peer. Close()
+// flushes a healthy endpoint (FLUSH mode) and force-closes a failed one, bounded in time; the
+// destructor closes if Close() was not called.
 //
 // Thread safety: the worker's thread only. The UcxWorker must outlive the endpoint.
 #ifndef KVSTASH_NET_UCX_ENDPOINT_H_
@@ -46,6 +48,7 @@ class UcxEndpoint {
   UcxEndpoint& operator=(const UcxEndpoint&) = delete;
 
   ucp_ep_h get() const { return ep_; }
+  bool peer_failure() const { return peer_failure_; }
   bool failed() const { return !error_.ok(); }
   const Status& error() const { return error_; }
   // True if UCX gave this endpoint a lane with native RMA (an RDMA transport): ucp_put_nbx then
@@ -61,8 +64,8 @@ class UcxEndpoint {
   void Close(bool force, std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));
 
  private:
-  UcxEndpoint(UcxWorker& worker, ErrorCallback on_error)
-      : worker_(worker), on_error_(std::move(on_error)) {}
+  UcxEndpoint(UcxWorker& worker, ErrorCallback on_error, bool peer_failure)
+      : worker_(worker), on_error_(std::move(on_error)), peer_failure_(peer_failure) {}
   static Result<std::unique_ptr<UcxEndpoint>> Create(UcxWorker& worker, ucp_ep_params_t& params,
                                                      ErrorCallback on_error, bool peer_failure);
   static void OnError(void* arg, ucp_ep_h ep, ucs_status_t status);
@@ -70,8 +73,15 @@ class UcxEndpoint {
   UcxWorker& worker_;
   ErrorCallback on_error_;
   ucp_ep_h ep_ = nullptr;
+  const bool peer_failure_;
   Status error_;
 };
+
+// True if `addr` belongs to this host: a loopback address, or an address of one of its
+// interfaces (getifaddrs). What PeerFailureDetection::kAuto decides by, on both ends.
+bool IsLocalAddress(const sockaddr_storage& addr);
+// The client's address of a connection request. Errors: those of ucp_conn_request_query.
+Result<sockaddr_storage> ConnRequestClientAddress(ucp_conn_request_h req);
 
 // Parses "host:port" / "[v6]:port" and resolves the host (getaddrinfo). Errors:
 // InvalidArgument (syntax), Unavailable (resolution failed).
