@@ -55,7 +55,8 @@ struct KvstashdConfig {
   uint64_t dram_bytes = 1ull << 30;
   uint64_t region_bytes = 64ull << 20;  // region size of the DRAM and flash tiers
   // Arenas in shared memory allocated through UCX: clients on this host map them and put with
-  // one memcpy (net/shared_arenas.h). false: a private mapping with huge pages where possible.
+  // one memcpy (net/server/shared_arenas.h). false: a private mapping with huge pages where
+  // possible.
   bool shared_arena = true;
 
   // [flash]

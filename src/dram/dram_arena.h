@@ -3,7 +3,7 @@
 // an anonymous mapping backed by explicit huge pages (MAP_HUGETLB) when the kernel has them
 // reserved, otherwise by transparent huge pages (madvise), otherwise by 4 KiB pages. Adopt():
 // memory from an ArenaAllocator (the server's: a shared segment from UCX that clients on the
-// same host map and write with memcpy, net/shared_arenas.h).
+// same host map and write with memcpy, net/server/shared_arenas.h).
 //
 // Thread safety: immutable after Create(); the bytes themselves are synchronised by the
 // engine's lifecycle (a writer owns an ALLOCATED range; readers hold pins).

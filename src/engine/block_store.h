@@ -53,7 +53,7 @@ struct StoreOptions {
                                              // on the data path)
   Clock* clock = Clock::Real();              // not owned; must outlive the store
   // Where the arena's memory comes from; unset: an anonymous mapping (try_hugepages). The
-  // server's node sets it to shared memory that local clients map (net/shared_arenas.h).
+  // server's node sets it to shared memory that local clients map (net/server/shared_arenas.h).
   ArenaAllocator arena_allocator;
 
   // Flash tier: used when flash.path is set or flash_device is injected (not owned; tests).

@@ -7,7 +7,7 @@ add_library(kvstash_flash_region STATIC
   region_store.cc
   region_store_read.cc
   region_store_space.cc)
-target_include_directories(kvstash_flash_region PRIVATE ${PROJECT_SOURCE_DIR}/src)
+kvstash_module_headers(kvstash_flash_region PUBLIC flash)
 target_link_libraries(kvstash_flash_region
   PUBLIC kvstash_flash_device kvstash_common)
 
@@ -21,7 +21,6 @@ kvstash_test(flash_region_store_test
 # kvstash-region-bench: region store reads/flushes vs raw io_uring O_DIRECT on the same file.
 if(KVSTASH_BUILD_BENCHMARKS)
   add_executable(kvstash-region-bench region_store_bench.cc)
-  target_include_directories(kvstash-region-bench PRIVATE ${PROJECT_SOURCE_DIR}/src)
   target_link_libraries(kvstash-region-bench PRIVATE kvstash_flash_region kvstash_flash_io_probe)
 endif()
 
@@ -29,7 +28,7 @@ endif()
 if(KVSTASH_FUZZ)
   if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
     add_executable(region_format_fuzz region_format_fuzz.cc region_format.cc)
-    target_include_directories(region_format_fuzz PRIVATE ${PROJECT_SOURCE_DIR}/src)
+    kvstash_module_headers(region_format_fuzz PRIVATE flash)
     target_compile_options(region_format_fuzz PRIVATE -fsanitize=fuzzer,address)
     target_link_options(region_format_fuzz PRIVATE -fsanitize=fuzzer,address)
     target_link_libraries(region_format_fuzz PRIVATE kvstash_common)

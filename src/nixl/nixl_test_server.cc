@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "engine/block_store.h"
-#include "net/server.h"
+#include "net/server/server.h"
 
 namespace kvstash::nixl {
 

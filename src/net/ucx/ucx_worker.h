@@ -1,0 +1,69 @@
+// UcxWorker: RAII owner of a ucp_worker_h, plus the progress/wait discipline.
+//
+// A worker is serialized (UCS_THREAD_MODE_SERIALIZED): one thread at a time drives it (the
+// server's worker thread; the client thread holding the client's lock); only Signal() may be
+// called concurrently. Blocking waits use the worker's event fd (ucp_worker_arm +
+// poll), so an idle worker sleeps instead of spinning.
+//
+// Request helpers: UCX non-blocking calls return NULL (done), an error pointer, or a request
+// that completes during Progress(). WaitRequest() drives progress until the request is done,
+// the deadline passes, or `abort` says to stop (e.g. the endpoint failed).
+#ifndef KVSTASH_NET_UCX_WORKER_H_
+#define KVSTASH_NET_UCX_WORKER_H_
+
+#include <ucp/api/ucp.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include "kvstash/status.h"
+#include "net/ucx/ucx_context.h"
+
+namespace kvstash::net {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+class UcxWorker {
+ public:
+  static Result<std::unique_ptr<UcxWorker>> Create(UcxContext& context);
+  ~UcxWorker();
+  UcxWorker(const UcxWorker&) = delete;
+  UcxWorker& operator=(const UcxWorker&) = delete;
+
+  ucp_worker_h get() const { return worker_; }
+
+  // Progresses until no more events are pending; returns how many were processed.
+  unsigned ProgressAll();
+  // Waits for a UCX event or Signal(), at most `timeout`: first polls for up to `spin`
+  // (completions of in-flight transfers usually land within microseconds, and a sleeping
+  // thread pays a wakeup on every step of a request), then sleeps on the event fd. Returns as
+  // soon as anything progressed.
+  void Wait(std::chrono::milliseconds timeout,
+            std::chrono::microseconds spin = std::chrono::microseconds(200));
+  // Wakes a Wait() from any thread.
+  void Signal();
+
+  // Installs the active-message handler `id` (whole messages only).
+  Status SetAmHandler(unsigned id, ucp_am_recv_callback_t cb, void* arg);
+
+  // Completes `req` (the return value of a ucp_*_nbx call made without a callback). Errors:
+  // the request's own status mapped by UcsToStatus, Timeout at `deadline` (the request is
+  // then cancelled), Unavailable when `abort()` becomes true.
+  Status WaitRequest(ucs_status_ptr_t req, SteadyTime deadline, std::string_view what,
+                     const std::function<bool()>& abort = {});
+
+ private:
+  explicit UcxWorker(ucp_worker_h w, int efd) : worker_(w), efd_(efd) {}
+  ucp_worker_h worker_;
+  int efd_;
+};
+
+// Milliseconds left until `deadline` (0 if passed), capped at `cap`.
+std::chrono::milliseconds TimeLeft(SteadyTime deadline, std::chrono::milliseconds cap);
+
+}  // namespace kvstash::net
+
+#endif  // KVSTASH_NET_UCX_WORKER_H_
