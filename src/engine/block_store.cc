@@ -197,7 +197,7 @@ Result<Allocation> BlockStore::Impl::TryAllocate(const KeyRef& k, uint64_t size,
   int64_t deadline = opts.clock->NowNanos() +
                      std::chrono::duration_cast<std::chrono::nanoseconds>(opts.lease).count();
   r->dram_loc = grant->offset.value();
-  r->flash_loc = static_cast<uint64_t>(deadline);
+  r->set_lease_deadline(deadline);
   r->refs = 3;  // index + region + lease queue
   shard.Insert(r);
   life.OnAllocated(r);
@@ -282,7 +282,7 @@ void BlockStore::Impl::PersistOne(BlockRecord* r, RegionId victim) {
     MutexLock lock(&shard.mu);
     if (r->state() == BlockState::kCommitted && r->dram_loc == loc) {
       published = life.Apply(r, Transition::kPersist).ok();
-      r->flash_loc = *packed;
+      r->set_flash_location(*packed);
       r->checksum = sum.value();
       r->flags |= BlockRecord::kHasChecksum;
       r->hits = 0;  // from now on: hits since written (reinsertion)
@@ -299,9 +299,10 @@ void BlockStore::Impl::OnFlashDrop(const DroppedEntry& e) {
     Shard& shard = index.ShardFor(k);
     MutexLock lock(&shard.mu);
     BlockRecord* r = shard.Find(k);
-    if (r == nullptr || r->state() != BlockState::kPersisted || r->flash_loc != packed) return;
+    if (r == nullptr || r->state() != BlockState::kPersisted || r->flash_location() != packed)
+      return;
     if (r->in_dram()) {
-      r->flash_loc = BlockRecord::kNoLocation;  // the DRAM copy keeps serving
+      r->set_flash_location(BlockRecord::kNoLocation);  // the DRAM copy keeps serving
       return;
     }
     reinsert = e.reason == DropReason::kReclaimed && opts.flash.reinsert_hits && r->hits > 0;
@@ -342,9 +343,9 @@ void BlockStore::Impl::DrainReinserts() {
       MutexLock lock(&shard.mu);
       BlockRecord* r = shard.Find(k);
       bool ours = r != nullptr && r->state() == BlockState::kPersisted &&
-                  r->flash_loc == item.old_packed && !r->in_dram();
+                  r->flash_location() == item.old_packed && !r->in_dram();
       if (ours && packed.ok()) {
-        r->flash_loc = *packed;
+        r->set_flash_location(*packed);
         reinserted.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
@@ -366,9 +367,9 @@ void BlockStore::Impl::DropBadFlashCopy(NamespaceId ns, std::string_view key, ui
   Shard& shard = index.ShardFor(k);
   MutexLock lock(&shard.mu);
   BlockRecord* r = shard.Find(k);
-  if (r == nullptr || r->state() != BlockState::kPersisted || r->flash_loc != packed) return;
+  if (r == nullptr || r->state() != BlockState::kPersisted || r->flash_location() != packed) return;
   if (r->in_dram()) {
-    r->flash_loc = BlockRecord::kNoLocation;
+    r->set_flash_location(BlockRecord::kNoLocation);
     return;
   }
   life.Apply(r, Transition::kEvict).IgnoreError();
@@ -486,12 +487,12 @@ Status BlockStore::Commit(NamespaceId ns, std::string_view key, ArenaOffset offs
     return Status::NotFound("no allocation of this key at this offset");
   }
   if (r->state() != BlockState::kAllocated) return Status::AlreadyExists("already committed");
-  if (impl_->opts.clock->NowNanos() > static_cast<int64_t>(r->flash_loc)) {
+  if (impl_->opts.clock->NowNanos() > r->lease_deadline()) {
     impl_->EndAllocation(shard, r, Transition::kExpire);
     return Status::LeaseExpired("lease expired before commit; the allocation was aborted");
   }
   RETURN_IF_ERROR(impl_->life.Apply(r, Transition::kCommit));
-  r->flash_loc = BlockRecord::kNoLocation;
+  r->set_flash_location(BlockRecord::kNoLocation);
   if (checksum) {
     r->checksum = checksum->value();
     r->flags |= BlockRecord::kHasChecksum;
@@ -536,7 +537,7 @@ Result<BlockPin> BlockStore::Lookup(NamespaceId ns, std::string_view key) {
     return pin;
   }
   if (Readable(r) && r->in_flash() && m.flash) {
-    auto region_pin = m.flash->Pin(r->flash_loc, r->size);
+    auto region_pin = m.flash->Pin(r->flash_location(), r->size);
     if (region_pin.ok()) {
       if (r->hits < 255) r->hits++;
       BlockPin pin;
@@ -544,7 +545,7 @@ Result<BlockPin> BlockStore::Lookup(NamespaceId ns, std::string_view key) {
       pin.tier_ = Tier::kFlash;
       pin.size_ = r->size;
       pin.checksum_ = Checksum(r->checksum);
-      pin.flash_loc_ = r->flash_loc;
+      pin.flash_loc_ = r->flash_location();
       pin.ns_ = ns;
       pin.key_ = std::string(key);
       pin.flash_pin_ = std::move(*region_pin);
@@ -611,7 +612,8 @@ Status BlockStore::Delete(NamespaceId ns, std::string_view key) {
   if (r == nullptr) return Status::NotFound("key not found");
   if (r->state() == BlockState::kAllocated) return Status::Busy("key is being written");
   bool had_flash = r->in_flash();
-  uint64_t flash_loc = r->flash_loc, size = r->size;
+  uint64_t flash_loc = had_flash ? r->flash_location() : BlockRecord::kNoLocation;
+  uint64_t size = r->size;
   RETURN_IF_ERROR(impl_->life.Apply(r, Transition::kDelete));
   shard.Erase(r);
   if (r->in_dram()) {
