@@ -85,6 +85,8 @@ struct BlockStore::Impl {
   // ALLOCATED -> DELETED (abort or expiry). REQUIRES: r's shard lock held.
   void EndAllocation(Shard& shard, BlockRecord* r, Transition t)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Pops every lease past its deadline: ALLOCATED ones are aborted (kExpire), and the
+  // queue's reference is dropped either way. Returns how many were aborted.
   size_t ExpireLeases();
 
   // ---- DRAM reclaim and persist (block_store_reclaim.cc) ----
@@ -107,7 +109,11 @@ struct BlockStore::Impl {
   // Takes r's shard lock; publishes PERSISTED at `packed` if r is still COMMITTED at
   // `dram_loc`. False: it changed meanwhile (deleted, evicted): the flash copy is dead.
   bool PublishPersisted(BlockRecord* r, uint64_t dram_loc, uint64_t packed, Checksum sum);
+  // Takes r off the victim region under its shard lock: a PERSISTED block keeps serving
+  // from flash, a COMMITTED one is evicted; drops the region's reference.
   void DetachFromVictim(BlockRecord* r, RegionId victim);
+  // One maintenance pass (see BlockStore::RunMaintenance); MaintenanceLoop runs it every
+  // opts.maintenance_interval until `stop`.
   void Maintain();
   void MaintenanceLoop();
 
@@ -128,7 +134,7 @@ struct BlockStore::Impl {
   // Takes a flash-only block whose flash copy is gone (dropped by flash reclaim, unreadable,
   // or not rewritten) out of the engine: EVICTED and at once DELETED (it holds no DRAM space,
   // so nothing is left to reclaim), erased from the index, and the index's reference dropped
-  // (which frees it: a flash-only block has no other reference).
+  // (the last reference frees it; the lease queue may still hold one until it is popped).
   // REQUIRES: `shard` is r's shard, its lock held; r in the index, PERSISTED, !in_dram().
   void RemoveFlashOnlyBlock(Shard& shard, BlockRecord* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
