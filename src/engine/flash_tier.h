@@ -2,7 +2,7 @@
 // one), the RegionStore and the admission policy, and translates between the index's packed
 // 8-byte flash location and the RegionStore's FlashLocation.
 //
-// Packed location (BlockRecord::flash_loc while PERSISTED), 64 bits:
+// Packed location (BlockRecord::flash_location() while PERSISTED), 64 bits:
 //   [63..44] region id (20 bits: up to 1M regions)
 //   [43..25] entry offset within the region in 4 KiB blocks (19 bits: regions up to 2 GiB)
 //   [24..0]  low 25 bits of the region's write sequence

@@ -1,63 +1,18 @@
+// StoreStats::ToKeyValues, generated from KVSTASH_STORE_COUNTERS (one row per counter).
 #include "engine/store_stats.h"
 
 namespace kvstash {
 
+#define KVSTASH_STORE_COUNTER_COUNT(field, name, help) +1
+// Every field comes from the table: a field added outside it would not be exported.
+static_assert(sizeof(StoreStats) ==
+              (0 KVSTASH_STORE_COUNTERS(KVSTASH_STORE_COUNTER_COUNT)) * sizeof(uint64_t));
+#undef KVSTASH_STORE_COUNTER_COUNT
+
 std::vector<std::pair<std::string, uint64_t>> StoreStats::ToKeyValues() const {
-  return {
-      {"blocks_allocated", blocks_allocated},
-      {"blocks_committed", blocks_committed},
-      {"blocks_persisted", blocks_persisted},
-      {"blocks_evicted", blocks_evicted},
-      {"lifecycle_allocations", allocations},
-      {"lifecycle_commits", commits},
-      {"lifecycle_aborts", aborts},
-      {"lease_aborts", lease_aborts},
-      {"lifecycle_persists", persists},
-      {"lifecycle_evictions", evictions},
-      {"lifecycle_deletes", deletes},
-      {"lifecycle_reclaimed", reclaimed},
-      {"put_already_exists", already_exists},
-      {"put_busy", busy},
-      {"lookups", lookups},
-      {"hits_dram", hits_dram},
-      {"hits_flash", hits_flash},
-      {"misses", misses},
-      {"dram_capacity_bytes", dram_capacity_bytes},
-      {"dram_used_bytes", dram_used_bytes},
-      {"dram_live_bytes", dram_live_bytes},
-      {"dram_regions", dram_regions},
-      {"dram_regions_free", dram_regions_free},
-      {"dram_region_recycles", dram_region_recycles},
-      {"dram_copies_dropped", dram_copies_dropped},
-      {"dram_hugepages", dram_hugepages},
-      {"dram_payload_memcpy_bytes", dram_payload_memcpy_bytes},
-      {"flash_capacity_bytes", flash_capacity_bytes},
-      {"flash_live_bytes", flash_live_bytes},
-      {"flash_bytes_written", flash_bytes_written},
-      {"flash_device_bytes_written", flash_device_bytes_written},
-      {"flash_regions", flash_regions},
-      {"flash_regions_sealed", flash_regions_sealed},
-      {"flash_write_errors", flash_write_errors},
-      {"flash_persist_failures", flash_persist_failures},
-      {"checksum_mismatch_on_flush", flash_checksum_mismatch_on_flush},
-      {"flash_read_errors", flash_read_errors},
-      {"checksum_failures", flash_checksum_failures},
-      {"flash_regions_reclaimed", flash_regions_reclaimed},
-      {"flash_reinserted", flash_reinserted},
-      {"flash_degraded", flash_degraded},
-      {"discard_calls", discard_calls},
-      {"discard_bytes", discard_bytes},
-      {"discard_extents", discard_extents},
-      {"discard_unsupported", discard_unsupported},
-      {"admission_admitted", admission_admitted},
-      {"admission_rejected", admission_rejected},
-      {"admission_admitted_bytes", admission_admitted_bytes},
-      {"admission_rejected_bytes", admission_rejected_bytes},
-      {"admission_rejected_by_budget", admission_rejected_by_budget},
-      {"index_entries", index_entries},
-      {"index_memory_bytes", index_memory_bytes},
-      {"index_key_bytes", index_key_bytes},
-  };
+#define KVSTASH_STORE_COUNTER_PAIR(field, name, help) {name, field},
+  return {KVSTASH_STORE_COUNTERS(KVSTASH_STORE_COUNTER_PAIR)};
+#undef KVSTASH_STORE_COUNTER_PAIR
 }
 
 }  // namespace kvstash

@@ -9,6 +9,8 @@ namespace kvstash {
 #pragma GCC diagnostic ignored "-Winvalid-offsetof"
 constexpr size_t kKeyOffset = offsetof(BlockRecord, key_bytes);
 static_assert(kKeyOffset == 36, "BlockRecord fields must stay 36 bytes");
+static_assert(offsetof(BlockRecord, dram_loc) == 0 && offsetof(BlockRecord, checksum) == 16,
+              "the flash location / lease deadline slot is the 8 bytes after dram_loc");
 static_assert(alignof(BlockRecord) <= RecordSlab::kGranularity);
 static_assert(kKeyOffset + kMaxKeyBytes <= RecordSlab::kMaxSlotBytes,
               "the largest record must fit the slab's largest size class");
@@ -33,7 +35,7 @@ BlockRecord* BlockRecord::New(RecordSlab& slab, NamespaceId ns, std::string_view
                               uint32_t size) {
   auto* r = static_cast<BlockRecord*>(slab.Allocate(kKeyOffset + key.size()));
   r->dram_loc = kNoLocation;
-  r->flash_loc = kNoLocation;
+  r->flash_or_lease_ = kNoLocation;
   r->checksum = 0;
   r->size = size;
   r->ns = ns;

@@ -14,6 +14,7 @@
 #ifndef KVSTASH_INDEX_BLOCK_RECORD_H_
 #define KVSTASH_INDEX_BLOCK_RECORD_H_
 
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -50,12 +51,46 @@ struct BlockRecord {
   std::string_view key() const { return {key_bytes, key_len}; }
   BlockState state() const { return state_; }
   bool in_dram() const { return dram_loc != kNoLocation; }
-  bool in_flash() const { return flash_loc != kNoLocation && state_ == BlockState::kPersisted; }
+  bool in_flash() const {
+    return state_ == BlockState::kPersisted && flash_or_lease_ != kNoLocation;
+  }
 
-  uint64_t dram_loc;   // ArenaOffset value, or kNoLocation
-  uint64_t flash_loc;  // packed flash location while PERSISTED; lease deadline while ALLOCATED
-  uint64_t checksum;   // XXH3-64 of the payload; 0 until known
-  uint32_t size;       // payload bytes (<= 4 GiB; values are <= 64 MiB by default)
+  // The 8-byte slot after dram_loc holds one of two things, and the state says which:
+  //   ALLOCATED: the lease deadline (Clock nanoseconds after which Commit fails);
+  //   COMMITTED: nothing (kNoLocation: written on leaving ALLOCATED);
+  //   PERSISTED: the packed flash location (engine/flash_tier.h), or kNoLocation once the
+  //              flash copy is gone and only the DRAM copy serves.
+  // Sharing the slot keeps the header at 36 bytes (memory per entry is the index's budget).
+  // Reading or writing the wrong meaning for the state is a bug: asserted in debug builds.
+  int64_t lease_deadline() const {
+    assert(state_ == BlockState::kAllocated);
+    return static_cast<int64_t>(flash_or_lease_);
+  }
+  void set_lease_deadline(int64_t deadline_ns) {
+    assert(state_ == BlockState::kAllocated);
+    flash_or_lease_ = static_cast<uint64_t>(deadline_ns);
+  }
+  // Packed flash location, or kNoLocation. REQUIRES: state PERSISTED.
+  uint64_t flash_location() const {
+    assert(state_ == BlockState::kPersisted);
+    return flash_or_lease_;
+  }
+  // REQUIRES: state PERSISTED, or COMMITTED with `packed` == kNoLocation (leaving ALLOCATED:
+  // the lease deadline is no longer needed).
+  void set_flash_location(uint64_t packed) {
+    assert(state_ == BlockState::kPersisted ||
+           (state_ == BlockState::kCommitted && packed == kNoLocation));
+    flash_or_lease_ = packed;
+  }
+
+  uint64_t dram_loc;  // ArenaOffset value, or kNoLocation
+
+ private:
+  uint64_t flash_or_lease_;  // see lease_deadline() / flash_location()
+
+ public:
+  uint64_t checksum;  // XXH3-64 of the payload; 0 until known
+  uint32_t size;      // payload bytes (<= 4 GiB; values are <= 64 MiB by default)
   NamespaceId ns;
   uint8_t refs;  // index + DRAM region references
   uint8_t hits;  // saturating hit count (admission input)
