@@ -164,8 +164,8 @@ class ServerWorker {
   void ReapClosing();
   void Maintenance();
 
-  // Handlers (server_handlers in server_worker.cc / server_get.cc). A non-OK return means the
-  // body was malformed: the caller closes the connection.
+  // Handlers (server_handlers.cc; OnGet in server_get.cc). A non-OK return means the body was
+  // malformed: the caller closes the connection.
   Status OnHello(Connection& c, const Header& h, std::span<const std::byte> body);
   Status OnAllocate(Connection& c, const Header& h, std::span<const std::byte> body);
   Status OnCommit(Connection& c, const Header& h, std::span<const std::byte> body);
