@@ -394,7 +394,7 @@ TEST_F(NetFlashTest, PipelinedGetsWaitForBounceMemoryAndAreServedInChunks) {
   ServerStats st = ts_->server->Stats();
   EXPECT_EQ(st.get_bytes_flash, uint64_t{kGets * kBatch} * kSize);
   EXPECT_EQ(st.key_errors, 0u);
-  EXPECT_EQ(st.put_errors, 0u);
+  EXPECT_EQ(st.get_write_errors, 0u);
 }
 
 // A flash block's pin guards its device region, which the put does not read (it reads the

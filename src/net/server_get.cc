@@ -70,7 +70,7 @@ StatusCode ServerWorker::SendPayload(PendingGet& pending, size_t item,
   ucs_status_ptr_t req = ucp_am_send_nbx(c.ep()->get(), kPayloadAmId, header.data(), header.size(),
                                          src.data(), src.size(), &p);
   if (UCS_PTR_IS_ERR(req)) {
-    Bump(counters_.put_errors);
+    Bump(counters_.get_write_errors);
     return UcsToStatus(UCS_PTR_STATUS(req), "ucp_am_send_nbx").code();
   }
   *in_flight = req != nullptr;  // `done` frees it
@@ -92,7 +92,7 @@ StatusCode ServerWorker::PutDram(Connection& c, const BlockPin& pin, const Remot
   ucs_status_ptr_t req =
       ucp_put_nbx(c.ep()->get(), src, pin.size(), buf.address + offset, buf.rkey->get(), &p);
   if (UCS_PTR_IS_ERR(req)) {
-    Bump(counters_.put_errors);
+    Bump(counters_.get_write_errors);
     return UcsToStatus(UCS_PTR_STATUS(req), "ucp_put_nbx").code();
   }
   if (req != nullptr) ucp_request_free(req);  // completion is covered by the flush
@@ -141,7 +141,7 @@ StatusCode ServerWorker::PutFlash(FlashChunk& chunk, size_t item, std::span<std:
   ucs_status_ptr_t req = ucp_put_nbx(c.ep()->get(), src.data(), src.size(), buf->address + f.offset,
                                      buf->rkey->get(), &p);
   if (UCS_PTR_IS_ERR(req)) {
-    Bump(counters_.put_errors);
+    Bump(counters_.get_write_errors);
     return UcsToStatus(UCS_PTR_STATUS(req), "ucp_put_nbx").code();
   }
   if (req != nullptr) ucp_request_free(req);  // completion is covered by the chunk's flush
@@ -412,7 +412,7 @@ void ServerWorker::FinishGets() {
       std::unique_ptr<PendingGet> p(raw);
       if (p->flush_status != UCS_OK) {
         // The client is gone or broken: nothing was proven delivered, send nothing.
-        Bump(counters_.put_errors);
+        Bump(counters_.get_write_errors);
         CompleteGet(std::move(p), /*reply=*/false);
       } else if (!p->conn->alive()) {
         CompleteGet(std::move(p), /*reply=*/false);
