@@ -6,10 +6,10 @@
 // at Create() (ucp_mem_map of store->arena_base(), or at allocation when it came from
 // SharedArenas); clients put payload bytes straight into it (a same-host client into its
 // mapping of a shared arena, with memcpy) and the server copies no payload byte of a put.
-// Gets are ucp_put_nbx from the arena (or, for flash blocks, from registered bounce memory
-// filled by the worker's reader threads) into the client's registered buffer, then an
-// endpoint flush, then the reply; what a put reads from (DRAM pins, bounce memory) is
-// released only after the flush completes. A client buffer the server can map (same host,
+// Gets are RMA writes (ucp_put_nbx) from the arena (or, for flash blocks, from registered
+// bounce memory filled by the worker's reader threads) into the client's registered buffer,
+// then an endpoint flush, then the reply; what a write reads from (DRAM pins, bounce memory)
+// is released only after the flush completes. A client buffer the server can map (same host,
 // Client::AllocateBuffer) is filled with memcpy instead (`get_bytes_mapped`; on the DRAM path
 // also `dram_payload_memcpy_bytes`, which otherwise stays 0).
 //
@@ -189,7 +189,8 @@ class Server {
   Status Start();
 
   // Closes the listener and every connection (clients see Unavailable), waits for in-flight
-  // puts to finish or fail, joins the workers. Idempotent; the Server can be destroyed after.
+  // writes to clients to finish or fail, joins the workers. Idempotent; the Server can be destroyed
+  // after.
   void Stop();
 
   // The bound TCP port (meaningful after Start(); resolves listen_port 0).
