@@ -189,8 +189,8 @@ class Server {
   Status Start();
 
   // Closes the listener and every connection (clients see Unavailable), waits for in-flight
-  // writes to clients to finish or fail, joins the workers. Idempotent; the Server can be destroyed
-  // after.
+  // writes to clients to finish or fail, joins the workers. Idempotent; the Server can be
+  // destroyed after.
   void Stop();
 
   // The bound TCP port (meaningful after Start(); resolves listen_port 0).
