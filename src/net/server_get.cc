@@ -210,7 +210,8 @@ void ServerWorker::SetItemStatus(GetCompletion& get, size_t index, const Status&
   get.reply.items[index].status = s.code();
   CountKeyStatus(s.code());
   if (!s.ok() && get.conn->alive()) {  // a lost client is logged when its connection closes
-    KVSTASH_LOG_EVERY_N_SEC(warn, 10, "Get item not served: {}", s.ToString());
+    KVSTASH_LOG_EVERY_N_SEC(warn, 10, "connection {}: Get item not served: {}", get.conn->id(),
+                            s.ToString());
   }
 }
 
