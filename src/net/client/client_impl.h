@@ -67,7 +67,6 @@ struct Client::Impl {
 
   net::SteadyTime Deadline() const { return std::chrono::steady_clock::now() + options.timeout; }
 
-  // Opens a connection if there is no live one.
   // Opens a connection if there is no live one. `retry`: see ClientConnection::Open (true
   // only for Client::Connect; a call on a lost connection fails fast).
   Status EnsureConnected(net::SteadyTime deadline, bool retry = false)

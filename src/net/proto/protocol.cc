@@ -26,14 +26,14 @@ Status ReadStatus(WireReader& r, StatusCode* code) {
   return StatusCodeFromWire(v, code);
 }
 
-// ---- Per-message bodies: Put writes, Get reads (with limits) ------------------------------
-void Put(WireWriter& w, const HelloRequest& m) {
+// ---- Per-message bodies: Encode writes, Decode reads (with limits) ------------------------
+void Encode(WireWriter& w, const HelloRequest& m) {
   w.U16(m.min_version);
   w.U16(m.max_version);
   w.U16(m.namespace_id);
   w.Str16(m.token);
 }
-Status Get(WireReader& r, const Limits&, HelloRequest* m) {
+Status Decode(WireReader& r, const Limits&, HelloRequest* m) {
   RETURN_IF_ERROR(r.U16(&m->min_version));
   RETURN_IF_ERROR(r.U16(&m->max_version));
   if (m->min_version > m->max_version) return Status::InvalidArgument("min_version > max");
@@ -41,14 +41,14 @@ Status Get(WireReader& r, const Limits&, HelloRequest* m) {
   return r.Str16(&m->token, 0, Limits::kMaxTokenBytes, "token");
 }
 
-void Put(WireWriter& w, const AllocateRequest& m) {
+void Encode(WireWriter& w, const AllocateRequest& m) {
   w.U32(static_cast<uint32_t>(m.items.size()));
   for (const auto& it : m.items) {
     w.Str16(it.key);
     w.U64(it.size);
   }
 }
-Status Get(WireReader& r, const Limits& l, AllocateRequest* m) {
+Status Decode(WireReader& r, const Limits& l, AllocateRequest* m) {
   uint32_t n = 0;
   RETURN_IF_ERROR(r.Count(&n, 1, l.max_batch_keys, kMinAllocateItem, "allocate"));
   m->items.resize(n);
@@ -63,7 +63,7 @@ Status Get(WireReader& r, const Limits& l, AllocateRequest* m) {
   return Status::Ok();
 }
 
-void Put(WireWriter& w, const CommitRequest& m) {
+void Encode(WireWriter& w, const CommitRequest& m) {
   w.U32(static_cast<uint32_t>(m.items.size()));
   for (const auto& it : m.items) {
     w.Str16(it.key);
@@ -72,7 +72,7 @@ void Put(WireWriter& w, const CommitRequest& m) {
     w.U64(it.checksum.value_or(0));
   }
 }
-Status Get(WireReader& r, const Limits& l, CommitRequest* m) {
+Status Decode(WireReader& r, const Limits& l, CommitRequest* m) {
   uint32_t n = 0;
   RETURN_IF_ERROR(r.Count(&n, 1, l.max_batch_keys, kMinCommitItem, "commit"));
   m->items.resize(n);
@@ -89,14 +89,14 @@ Status Get(WireReader& r, const Limits& l, CommitRequest* m) {
   return Status::Ok();
 }
 
-void Put(WireWriter& w, const AbortRequest& m) {
+void Encode(WireWriter& w, const AbortRequest& m) {
   w.U32(static_cast<uint32_t>(m.items.size()));
   for (const auto& it : m.items) {
     w.Str16(it.key);
     w.U64(it.offset);
   }
 }
-Status Get(WireReader& r, const Limits& l, AbortRequest* m) {
+Status Decode(WireReader& r, const Limits& l, AbortRequest* m) {
   uint32_t n = 0;
   RETURN_IF_ERROR(r.Count(&n, 1, l.max_batch_keys, kMinAbortItem, "abort"));
   m->items.resize(n);
@@ -107,12 +107,12 @@ Status Get(WireReader& r, const Limits& l, AbortRequest* m) {
   return Status::Ok();
 }
 
-void Put(WireWriter& w, const RegisterBufferRequest& m) {
+void Encode(WireWriter& w, const RegisterBufferRequest& m) {
   w.U64(m.address);
   w.U64(m.length);
   w.Blob32(m.rkey);
 }
-Status Get(WireReader& r, const Limits&, RegisterBufferRequest* m) {
+Status Decode(WireReader& r, const Limits&, RegisterBufferRequest* m) {
   RETURN_IF_ERROR(r.U64(&m->address));
   RETURN_IF_ERROR(r.U64(&m->length));
   if (m->length == 0) return Status::InvalidArgument("empty buffer");
@@ -122,12 +122,12 @@ Status Get(WireReader& r, const Limits&, RegisterBufferRequest* m) {
   return Status::Ok();
 }
 
-void Put(WireWriter& w, const UnregisterBufferRequest& m) { w.U32(m.buffer_id); }
-Status Get(WireReader& r, const Limits&, UnregisterBufferRequest* m) {
+void Encode(WireWriter& w, const UnregisterBufferRequest& m) { w.U32(m.buffer_id); }
+Status Decode(WireReader& r, const Limits&, UnregisterBufferRequest* m) {
   return r.U32(&m->buffer_id);
 }
 
-void Put(WireWriter& w, const GetRequest& m) {
+void Encode(WireWriter& w, const GetRequest& m) {
   w.U32(static_cast<uint32_t>(m.items.size()));
   for (const auto& it : m.items) {
     w.Str16(it.key);
@@ -136,7 +136,7 @@ void Put(WireWriter& w, const GetRequest& m) {
     w.U64(it.capacity);
   }
 }
-Status Get(WireReader& r, const Limits& l, GetRequest* m) {
+Status Decode(WireReader& r, const Limits& l, GetRequest* m) {
   uint32_t n = 0;
   RETURN_IF_ERROR(r.Count(&n, 1, l.max_batch_keys, kMinGetItem, "get"));
   m->items.resize(n);
@@ -153,11 +153,11 @@ Status Get(WireReader& r, const Limits& l, GetRequest* m) {
   return Status::Ok();
 }
 
-void Put(WireWriter& w, const KeysRequest& m) {
+void Encode(WireWriter& w, const KeysRequest& m) {
   w.U32(static_cast<uint32_t>(m.keys.size()));
   for (auto k : m.keys) w.Str16(k);
 }
-Status Get(WireReader& r, const Limits& l, KeysRequest* m) {
+Status Decode(WireReader& r, const Limits& l, KeysRequest* m) {
   uint32_t n = 0;
   RETURN_IF_ERROR(r.Count(&n, 1, l.max_batch_keys, kMinKeyBytes, "keys"));
   m->keys.resize(n);
@@ -165,51 +165,51 @@ Status Get(WireReader& r, const Limits& l, KeysRequest* m) {
   return Status::Ok();
 }
 
-void Put(WireWriter&, const StatsRequest&) {}
-Status Get(WireReader&, const Limits&, StatsRequest*) { return Status::Ok(); }
-void Put(WireWriter&, const GoodbyeRequest&) {}
-Status Get(WireReader&, const Limits&, GoodbyeRequest*) { return Status::Ok(); }
-void Put(WireWriter&, const EmptyReply&) {}
-Status Get(WireReader&, const Limits&, EmptyReply*) { return Status::Ok(); }
+void Encode(WireWriter&, const StatsRequest&) {}
+Status Decode(WireReader&, const Limits&, StatsRequest*) { return Status::Ok(); }
+void Encode(WireWriter&, const GoodbyeRequest&) {}
+Status Decode(WireReader&, const Limits&, GoodbyeRequest*) { return Status::Ok(); }
+void Encode(WireWriter&, const EmptyReply&) {}
+Status Decode(WireReader&, const Limits&, EmptyReply*) { return Status::Ok(); }
 
 }  // namespace
 
 // Replies live in protocol_replies.cc; these hooks let the templates below reach them.
-void PutReplyBody(WireWriter& w, const HelloReply& m);
-void PutReplyBody(WireWriter& w, const AllocateReply& m);
-void PutReplyBody(WireWriter& w, const StatusListReply& m);
-void PutReplyBody(WireWriter& w, const RegisterBufferReply& m);
-void PutReplyBody(WireWriter& w, const GetReply& m);
-void PutReplyBody(WireWriter& w, const ExistsReply& m);
-void PutReplyBody(WireWriter& w, const LongestPrefixReply& m);
-void PutReplyBody(WireWriter& w, const StatsReply& m);
-Status GetReplyBody(WireReader& r, const Limits& l, HelloReply* m);
-Status GetReplyBody(WireReader& r, const Limits& l, AllocateReply* m);
-Status GetReplyBody(WireReader& r, const Limits& l, StatusListReply* m);
-Status GetReplyBody(WireReader& r, const Limits& l, RegisterBufferReply* m);
-Status GetReplyBody(WireReader& r, const Limits& l, GetReply* m);
-Status GetReplyBody(WireReader& r, const Limits& l, ExistsReply* m);
-Status GetReplyBody(WireReader& r, const Limits& l, LongestPrefixReply* m);
-Status GetReplyBody(WireReader& r, const Limits& l, StatsReply* m);
+void EncodeReplyBody(WireWriter& w, const HelloReply& m);
+void EncodeReplyBody(WireWriter& w, const AllocateReply& m);
+void EncodeReplyBody(WireWriter& w, const StatusListReply& m);
+void EncodeReplyBody(WireWriter& w, const RegisterBufferReply& m);
+void EncodeReplyBody(WireWriter& w, const GetReply& m);
+void EncodeReplyBody(WireWriter& w, const ExistsReply& m);
+void EncodeReplyBody(WireWriter& w, const LongestPrefixReply& m);
+void EncodeReplyBody(WireWriter& w, const StatsReply& m);
+Status DecodeReplyBody(WireReader& r, const Limits& l, HelloReply* m);
+Status DecodeReplyBody(WireReader& r, const Limits& l, AllocateReply* m);
+Status DecodeReplyBody(WireReader& r, const Limits& l, StatusListReply* m);
+Status DecodeReplyBody(WireReader& r, const Limits& l, RegisterBufferReply* m);
+Status DecodeReplyBody(WireReader& r, const Limits& l, GetReply* m);
+Status DecodeReplyBody(WireReader& r, const Limits& l, ExistsReply* m);
+Status DecodeReplyBody(WireReader& r, const Limits& l, LongestPrefixReply* m);
+Status DecodeReplyBody(WireReader& r, const Limits& l, StatsReply* m);
 
 namespace {
-void PutAny(WireWriter& w, const auto& m) {
-  if constexpr (requires { Put(w, m); }) {
-    Put(w, m);
+void EncodeAny(WireWriter& w, const auto& m) {
+  if constexpr (requires { Encode(w, m); }) {
+    Encode(w, m);
   } else {
-    PutReplyBody(w, m);
+    EncodeReplyBody(w, m);
   }
 }
 template <typename Body>
-Status GetAny(WireReader& r, const Limits& l, Body* m) {
-  if constexpr (requires { Get(r, l, m); }) {
-    return Get(r, l, m);
+Status DecodeAny(WireReader& r, const Limits& l, Body* m) {
+  if constexpr (requires { Decode(r, l, m); }) {
+    return Decode(r, l, m);
   } else {
-    return GetReplyBody(r, l, m);
+    return DecodeReplyBody(r, l, m);
   }
 }
 
-void PutHeader(WireWriter& w, Opcode op, bool reply, uint64_t request_id) {
+void EncodeHeader(WireWriter& w, Opcode op, bool reply, uint64_t request_id) {
   w.U32(kMagic);
   w.U16(kProtocolVersion);
   w.U16(static_cast<uint16_t>(op) | (reply ? kReplyBit : 0));
@@ -323,8 +323,8 @@ Status DecodeReplyStatus(std::span<const std::byte> body, Status* request_status
 template <typename Body>
 std::vector<std::byte> EncodeRequest(Opcode op, uint64_t request_id, const Body& body) {
   WireWriter w(256);
-  PutHeader(w, op, false, request_id);
-  PutAny(w, body);
+  EncodeHeader(w, op, false, request_id);
+  EncodeAny(w, body);
   return Finish(w);
 }
 
@@ -332,18 +332,18 @@ template <typename Body>
 std::vector<std::byte> EncodeReply(Opcode op, uint64_t request_id, const Status& status,
                                    const Body& body) {
   WireWriter w(256);
-  PutHeader(w, op, true, request_id);
+  EncodeHeader(w, op, true, request_id);
   w.U8(static_cast<uint8_t>(status.code()));
   std::string_view text = status.message();
   w.Str16(text.substr(0, Limits::kMaxMessageText));
-  if (status.ok()) PutAny(w, body);
+  if (status.ok()) EncodeAny(w, body);
   return Finish(w);
 }
 
 template <typename Body>
 Status DecodeBody(std::span<const std::byte> body, const Limits& limits, Body* out) {
   WireReader r(body);
-  RETURN_IF_ERROR(GetAny(r, limits, out));
+  RETURN_IF_ERROR(DecodeAny(r, limits, out));
   return r.ExpectEnd();
 }
 

@@ -15,7 +15,7 @@ Status ReadStatus(WireReader& r, StatusCode* code) {
 
 }  // namespace
 
-void PutReplyBody(WireWriter& w, const HelloReply& m) {
+void EncodeReplyBody(WireWriter& w, const HelloReply& m) {
   w.U16(m.version);
   w.U64(m.arena_address);
   w.U64(m.arena_bytes);
@@ -26,7 +26,7 @@ void PutReplyBody(WireWriter& w, const HelloReply& m) {
   w.U32(m.limits.max_outstanding);
 }
 
-Status GetReplyBody(WireReader& r, const Limits&, HelloReply* m) {
+Status DecodeReplyBody(WireReader& r, const Limits&, HelloReply* m) {
   RETURN_IF_ERROR(r.U16(&m->version));
   if (m->version != kProtocolVersion) return Status::InvalidArgument("server version");
   RETURN_IF_ERROR(r.U64(&m->arena_address));
@@ -47,7 +47,7 @@ Status GetReplyBody(WireReader& r, const Limits&, HelloReply* m) {
   return Status::Ok();
 }
 
-void PutReplyBody(WireWriter& w, const AllocateReply& m) {
+void EncodeReplyBody(WireWriter& w, const AllocateReply& m) {
   w.U32(static_cast<uint32_t>(m.items.size()));
   for (const auto& it : m.items) {
     w.U8(static_cast<uint8_t>(it.status));
@@ -56,7 +56,7 @@ void PutReplyBody(WireWriter& w, const AllocateReply& m) {
   }
 }
 
-Status GetReplyBody(WireReader& r, const Limits& l, AllocateReply* m) {
+Status DecodeReplyBody(WireReader& r, const Limits& l, AllocateReply* m) {
   uint32_t n = 0;
   RETURN_IF_ERROR(r.Count(&n, 0, l.max_batch_keys, 13, "allocate reply"));
   m->items.resize(n);
@@ -68,12 +68,12 @@ Status GetReplyBody(WireReader& r, const Limits& l, AllocateReply* m) {
   return Status::Ok();
 }
 
-void PutReplyBody(WireWriter& w, const StatusListReply& m) {
+void EncodeReplyBody(WireWriter& w, const StatusListReply& m) {
   w.U32(static_cast<uint32_t>(m.statuses.size()));
   for (auto s : m.statuses) w.U8(static_cast<uint8_t>(s));
 }
 
-Status GetReplyBody(WireReader& r, const Limits& l, StatusListReply* m) {
+Status DecodeReplyBody(WireReader& r, const Limits& l, StatusListReply* m) {
   uint32_t n = 0;
   RETURN_IF_ERROR(r.Count(&n, 0, l.max_batch_keys, 1, "status list"));
   m->statuses.resize(n);
@@ -81,13 +81,13 @@ Status GetReplyBody(WireReader& r, const Limits& l, StatusListReply* m) {
   return Status::Ok();
 }
 
-void PutReplyBody(WireWriter& w, const RegisterBufferReply& m) { w.U32(m.buffer_id); }
+void EncodeReplyBody(WireWriter& w, const RegisterBufferReply& m) { w.U32(m.buffer_id); }
 
-Status GetReplyBody(WireReader& r, const Limits&, RegisterBufferReply* m) {
+Status DecodeReplyBody(WireReader& r, const Limits&, RegisterBufferReply* m) {
   return r.U32(&m->buffer_id);
 }
 
-void PutReplyBody(WireWriter& w, const GetReply& m) {
+void EncodeReplyBody(WireWriter& w, const GetReply& m) {
   w.U32(static_cast<uint32_t>(m.items.size()));
   for (const auto& it : m.items) {
     w.U8(static_cast<uint8_t>(it.status));
@@ -95,7 +95,7 @@ void PutReplyBody(WireWriter& w, const GetReply& m) {
   }
 }
 
-Status GetReplyBody(WireReader& r, const Limits& l, GetReply* m) {
+Status DecodeReplyBody(WireReader& r, const Limits& l, GetReply* m) {
   uint32_t n = 0;
   RETURN_IF_ERROR(r.Count(&n, 0, l.max_batch_keys, 9, "get reply"));
   m->items.resize(n);
@@ -106,7 +106,7 @@ Status GetReplyBody(WireReader& r, const Limits& l, GetReply* m) {
   return Status::Ok();
 }
 
-void PutReplyBody(WireWriter& w, const ExistsReply& m) {
+void EncodeReplyBody(WireWriter& w, const ExistsReply& m) {
   w.U32(static_cast<uint32_t>(m.present.size()));
   std::vector<std::byte> bits((m.present.size() + 7) / 8);
   for (size_t i = 0; i < m.present.size(); ++i) {
@@ -115,7 +115,7 @@ void PutReplyBody(WireWriter& w, const ExistsReply& m) {
   w.Bytes(bits);
 }
 
-Status GetReplyBody(WireReader& r, const Limits& l, ExistsReply* m) {
+Status DecodeReplyBody(WireReader& r, const Limits& l, ExistsReply* m) {
   uint32_t n = 0;
   RETURN_IF_ERROR(r.Count(&n, 0, l.max_batch_keys, 0, "exists reply"));
   std::span<const std::byte> bits;
@@ -130,15 +130,15 @@ Status GetReplyBody(WireReader& r, const Limits& l, ExistsReply* m) {
   return Status::Ok();
 }
 
-void PutReplyBody(WireWriter& w, const LongestPrefixReply& m) { w.U32(m.count); }
+void EncodeReplyBody(WireWriter& w, const LongestPrefixReply& m) { w.U32(m.count); }
 
-Status GetReplyBody(WireReader& r, const Limits& l, LongestPrefixReply* m) {
+Status DecodeReplyBody(WireReader& r, const Limits& l, LongestPrefixReply* m) {
   RETURN_IF_ERROR(r.U32(&m->count));
   if (m->count > l.max_batch_keys) return Status::InvalidArgument("prefix count over batch");
   return Status::Ok();
 }
 
-void PutReplyBody(WireWriter& w, const StatsReply& m) {
+void EncodeReplyBody(WireWriter& w, const StatsReply& m) {
   w.U32(static_cast<uint32_t>(m.entries.size()));
   for (const auto& [name, value] : m.entries) {
     w.Str16(std::string_view(name).substr(0, Limits::kMaxStatName));
@@ -146,7 +146,7 @@ void PutReplyBody(WireWriter& w, const StatsReply& m) {
   }
 }
 
-Status GetReplyBody(WireReader& r, const Limits&, StatsReply* m) {
+Status DecodeReplyBody(WireReader& r, const Limits&, StatsReply* m) {
   uint32_t n = 0;
   RETURN_IF_ERROR(r.Count(&n, 0, Limits::kMaxStatsEntries, 2 + 1 + 8, "stats"));
   m->entries.resize(n);

@@ -27,7 +27,7 @@ Status WireReader::Need(size_t n, std::string_view what) const {
   return Status::Ok();
 }
 
-uint64_t WireReader::GetLe(int n) {
+uint64_t WireReader::ReadLe(int n) {
   uint64_t v = 0;
   for (int i = 0; i < n; ++i) v |= static_cast<uint64_t>(in_[pos_ + i]) << (8 * i);
   pos_ += n;
@@ -36,25 +36,25 @@ uint64_t WireReader::GetLe(int n) {
 
 Status WireReader::U8(uint8_t* v) {
   RETURN_IF_ERROR(Need(1, "u8"));
-  *v = static_cast<uint8_t>(GetLe(1));
+  *v = static_cast<uint8_t>(ReadLe(1));
   return Status::Ok();
 }
 
 Status WireReader::U16(uint16_t* v) {
   RETURN_IF_ERROR(Need(2, "u16"));
-  *v = static_cast<uint16_t>(GetLe(2));
+  *v = static_cast<uint16_t>(ReadLe(2));
   return Status::Ok();
 }
 
 Status WireReader::U32(uint32_t* v) {
   RETURN_IF_ERROR(Need(4, "u32"));
-  *v = static_cast<uint32_t>(GetLe(4));
+  *v = static_cast<uint32_t>(ReadLe(4));
   return Status::Ok();
 }
 
 Status WireReader::U64(uint64_t* v) {
   RETURN_IF_ERROR(Need(8, "u64"));
-  *v = GetLe(8);
+  *v = ReadLe(8);
   return Status::Ok();
 }
 

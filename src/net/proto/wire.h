@@ -26,9 +26,9 @@ class WireWriter {
   explicit WireWriter(size_t reserve) { buf_.reserve(reserve); }
 
   void U8(uint8_t v) { buf_.push_back(static_cast<std::byte>(v)); }
-  void U16(uint16_t v) { PutLe(v, 2); }
-  void U32(uint32_t v) { PutLe(v, 4); }
-  void U64(uint64_t v) { PutLe(v, 8); }
+  void U16(uint16_t v) { AppendLe(v, 2); }
+  void U32(uint32_t v) { AppendLe(v, 4); }
+  void U64(uint64_t v) { AppendLe(v, 8); }
   // Raw bytes, no length prefix.
   void Bytes(std::span<const std::byte> b) { buf_.insert(buf_.end(), b.begin(), b.end()); }
   // u16 length + bytes. REQUIRES: s.size() <= 65535 (callers validate limits first).
@@ -43,7 +43,7 @@ class WireWriter {
   std::vector<std::byte> Take() { return std::move(buf_); }
 
  private:
-  void PutLe(uint64_t v, int n) {
+  void AppendLe(uint64_t v, int n) {
     for (int i = 0; i < n; ++i) buf_.push_back(static_cast<std::byte>(v >> (8 * i)));
   }
   std::vector<std::byte> buf_;
@@ -77,7 +77,7 @@ class WireReader {
 
  private:
   Status Need(size_t n, std::string_view what) const;
-  uint64_t GetLe(int n);
+  uint64_t ReadLe(int n);
   std::span<const std::byte> in_;
   size_t pos_ = 0;
 };

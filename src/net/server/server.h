@@ -6,10 +6,10 @@
 // at Create() (ucp_mem_map of store->arena_base(), or at allocation when it came from
 // SharedArenas); clients put payload bytes straight into it (a same-host client into its
 // mapping of a shared arena, with memcpy) and the server copies no payload byte of a put.
-// Gets are ucp_put_nbx from the arena (or, for flash blocks, from registered bounce memory
-// filled by the worker's reader threads) into the client's registered buffer, then an
-// endpoint flush, then the reply; what a put reads from (DRAM pins, bounce memory) is
-// released only after the flush completes. A client buffer the server can map (same host,
+// Gets are RMA writes (ucp_put_nbx) from the arena (or, for flash blocks, from registered
+// bounce memory filled by the worker's reader threads) into the client's registered buffer,
+// then an endpoint flush, then the reply; what a write reads from (DRAM pins, bounce memory)
+// is released only after the flush completes. A client buffer the server can map (same host,
 // Client::AllocateBuffer) is filled with memcpy instead (`get_bytes_mapped`; on the DRAM path
 // also `dram_payload_memcpy_bytes`, which otherwise stays 0).
 //
@@ -38,6 +38,7 @@
 #include "dram/dram_arena.h"
 #include "kvstash/status.h"
 #include "net/server/server_options.h"
+#include "net/server/server_stats.h"
 
 namespace kvstash {
 
@@ -52,47 +53,6 @@ class SharedArenas;  // net/server/shared_arenas.h
 // StoreOptions::arena_allocator of every such store. Errors: those of UCX initialization.
 Result<std::shared_ptr<net::SharedArenas>> CreateSharedArenas();
 ArenaAllocator SharedArenaAllocator(const std::shared_ptr<net::SharedArenas>& arenas);
-
-// A snapshot of the server's counters (monotonic unless named *_active).
-struct ServerStats {
-  uint64_t connections_accepted = 0;
-  uint64_t connections_active = 0;
-  uint64_t connections_refused = 0;       // over max_connections or bad handshake
-  uint64_t auth_failures = 0;             // Hellos refused: token does not grant the namespace
-  uint64_t connections_closed_error = 0;  // endpoint errors (peer died, reset) without Goodbye
-  uint64_t connections_closed_clean = 0;  // clients that said Goodbye, then closed
-  uint64_t malformed_messages = 0;        // each also closed its connection
-  uint64_t requests_hello = 0;
-  uint64_t requests_allocate = 0;
-  uint64_t requests_commit = 0;
-  uint64_t requests_abort = 0;
-  uint64_t requests_register_buffer = 0;
-  uint64_t requests_unregister_buffer = 0;
-  uint64_t requests_get = 0;
-  uint64_t requests_exists = 0;
-  uint64_t requests_longest_prefix = 0;
-  uint64_t requests_delete = 0;
-  uint64_t requests_stats = 0;
-  uint64_t request_errors = 0;        // whole requests answered with a non-OK status
-  uint64_t key_errors = 0;            // per-key statuses other than OK/NotFound
-  uint64_t outstanding_rejected = 0;  // requests refused: over max_outstanding_per_connection
-  uint64_t keys_allocated = 0;
-  uint64_t keys_committed = 0;
-  uint64_t get_hits = 0;
-  uint64_t get_misses = 0;
-  uint64_t get_bytes_dram = 0;             // bytes put from the arena to clients
-  uint64_t get_bytes_flash = 0;            // bytes put from the bounce memory to clients
-  uint64_t flash_reads_unavailable = 0;    // flash hits the engine could not read here
-  uint64_t put_errors = 0;                 // failed ucp_put_nbx / flush (client gone)
-  uint64_t dram_payload_memcpy_bytes = 0;  // payload bytes the CPU copied on the DRAM path
-  uint64_t get_bytes_mapped = 0;    // of get_bytes_*: memcpy into a client's mapped shared segment
-  uint64_t get_bytes_messages = 0;  // of get_bytes_*: sent as payload messages, not put
-  uint64_t put_bytes_messages = 0;  // value bytes received as put payload messages
-  uint64_t get_bytes_flash_direct = 0;  // of get_bytes_flash: read straight into a mapped buffer
-
-  // ("server.<field>", value) for every field above, in declaration order.
-  std::vector<std::pair<std::string, uint64_t>> ToPairs() const;
-};
 
 class Server {
  public:
@@ -112,7 +72,8 @@ class Server {
   Status Start();
 
   // Closes the listener and every connection (clients see Unavailable), waits for in-flight
-  // puts to finish or fail, joins the workers. Idempotent; the Server can be destroyed after.
+  // writes to clients to finish or fail, joins the workers. Idempotent; the Server can be
+  // destroyed after.
   void Stop();
 
   // The bound TCP port (meaningful after Start(); resolves listen_port 0).

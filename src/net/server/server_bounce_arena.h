@@ -1,7 +1,7 @@
 // BounceArena: a worker's registered bounce memory for flash hits. One anonymous, page-aligned
 // mapping registered with UCX once (ucp_mem_map; no registration per I/O, docs/ARCHITECTURE.md §4), cut
 // into slices on demand: a Get's flash blocks are read into a slice by the reader threads and
-// put to the client from it; the slice is freed when the endpoint flush has completed.
+// written to the client from it; the slice is freed when the endpoint flush has completed.
 //
 // The pages are not touched up front: slices are handed out lowest offset first, so the
 // resident size follows the most bounce memory in use at once, not the arena's size (on

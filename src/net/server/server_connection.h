@@ -31,7 +31,7 @@ struct RemoteBuffer {
   // arriving meanwhile cannot unmap the memory under the reader.
   std::shared_ptr<RemoteKey> rkey;
   // The buffer mapped into this process when the client is on this host and allocated it as
-  // shared memory (RemoteKey::Map): gets copy into it with memcpy instead of a UCX put, and
+  // shared memory (RemoteKey::Map): gets copy into it with memcpy instead of an RMA write, and
   // flash hits are read into it directly. Valid while `rkey` lives.
   std::byte* mapped = nullptr;
 

@@ -1,7 +1,7 @@
 // FlashReader: the reader threads of one server worker. The worker's event loop never blocks
 // on flash: it hands each Get's flash hits (a Job: pins and bounce destinations) to these
-// threads, which run BlockStore::ReadIntoV and hand the Job back; the worker then issues the
-// puts (UCX calls stay on the worker's thread).
+// threads, which run BlockStore::ReadIntoV and hand the Job back; the worker then writes the
+// blocks to the clients (UCX calls stay on the worker's thread).
 //
 // Why threads doing blocking batched reads (CacheLib Navy's reader threads) rather than an
 // io_uring ring polled by the worker itself: the verified read path (entry header, key,
@@ -43,16 +43,21 @@ class FlashReader {
 
   // The flash hits of one Get (or of one chunk of it). The reader releases the pins as soon
   // as their blocks are read: from then on the bytes live in `dests`. A flash region pinned
-  // across the put and flush would hold up the flash appender, and the appender can be the
-  // worker thread itself (Allocate reclaims DRAM inline), which would then wait for pins that
-  // only it releases. The submitter owns the destination memory and must not touch it until
-  // the Job comes back from TakeDone().
+  // across the write to the client and the flush would hold up the flash appender, and the
+  // appender can be the worker thread itself (Allocate reclaims DRAM inline), which would
+  // then wait for pins that only it releases. The submitter owns the destination memory and
+  // must not touch it until the Job comes back from TakeDone().
+  //
+  // A submitter derives from Job to carry its own context (the server worker's ChunkRead
+  // holds the chunk the Job reads for) and gets the same object back. The reader threads
+  // never create, copy or destroy a Job: that happens on the submitter's thread (or in
+  // ~FlashReader), so a derived Job may hold references that are not thread-safe.
   struct Job {
+    virtual ~Job() = default;
     BlockStore* store = nullptr;
     std::vector<BlockPin> pins;  // empty when the Job comes back
     std::vector<std::span<std::byte>> dests;
     std::vector<Status> results;  // one per dest, set by the reader (Unavailable if stopped)
-    void* owner = nullptr;        // the submitter's context; not used here
     size_t size() const { return dests.size(); }
   };
 

@@ -1,25 +1,31 @@
-// ServerWorker: the Get path. For every hit, a one-sided ucp_put_nbx moves the block into the
-// client's registered buffer (or, for a client on this host whose buffer is a shared segment
-// mapped here, one memcpy: RemoteBuffer::mapped): from the arena (DRAM pin; at once) or from a
-// slice of the worker's registered bounce memory (flash pin) once the reader threads have read it
-// there (server_flash_reader.h), so the event loop never waits for the device and the flash
-// reads of every Get in flight overlap. A Get's flash hits are cut into chunks spread over the
-// reader threads; each chunk is put and flushed as soon as it is read, so one Get's reads,
-// checksums and transfers overlap. Only a flush's completion proves the bytes reached the
-// client (a put's local completion does not): a chunk's bounce slice is freed after its flush,
-// and the reply goes out after every chunk's flush and a last flush of the DRAM puts. A flash
-// pin is released by the reader as soon as its block is in the slice: it guards the device
-// region, which the put never reads. A client buffer mapped here (same host, shared memory)
-// needs no slice: the reader reads the block straight into it (the device DMAs there when it
-// is 4 KiB aligned; RegionStore copies it in otherwise) and verifies it there; the Get holds
-// the mapping (its RemoteKey) until it is done, whatever the client unregisters meanwhile.
+// ServerWorker: the Get path. For every hit, a one-sided RMA write (ucp_put_nbx) moves the block
+// into the client's registered buffer (or, for a client on this host whose buffer is a shared
+// segment mapped here, one memcpy: RemoteBuffer::mapped): from the arena (DRAM pin; at once) or
+// from a slice of the worker's registered bounce memory (flash pin) once the reader threads
+// have read it there (server_flash_reader.h), so the event loop never waits for the device and
+// the flash reads of every Get in flight overlap. A Get's flash hits are cut into chunks spread
+// over the reader threads; each chunk is written and flushed as soon as it is read, so one
+// Get's reads, checksums and transfers overlap. Only a flush's completion proves the bytes
+// reached the client (an RMA write's local completion does not): a chunk's bounce slice is
+// freed after its flush, and the reply goes out after every chunk's flush and the flush of
+// the DRAM writes. A flash pin is released by the reader as soon as its block is in the slice:
+// it guards the device region, which the write never reads. A client buffer mapped here (same
+// host, shared memory) needs no slice: the reader reads the block straight into it (the device
+// DMAs there when it is 4 KiB aligned; RegionStore copies it in otherwise) and verifies it
+// there; the Get holds the mapping (its RemoteKey) until it is done, whatever the client
+// unregisters meanwhile.
 //
 // Items asked for with kPayloadBufferId (the client's choice where its endpoint has no native
 // RMA lane) are sent as payload active messages from the same memory instead: a rendezvous
 // over TCP is received by the client straight into its memory (kernel copies only), where an
-// emulated put would copy every byte into and out of bounce segments on both sides. The memory
-// (pin or slice) is held until the send completes, which, unlike a put's local completion,
-// means the client has the bytes; the reply waits for every send as for the flushes.
+// emulated RMA write would copy every byte into and out of bounce segments on both sides. The
+// memory (pin or slice) is held until the send completes, which, unlike an RMA write's local
+// completion, means the client has the bytes; the reply waits for every send as for the
+// flushes.
+//
+// Who holds what until when is one mechanism, GetCompletion (server_worker.h): the Get and each
+// of its chunks are counted references, held by every flush and send in flight for them; the
+// last reference releases what they hold and, for the Get, sends the reply.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -30,129 +36,191 @@
 #include "net/ucx/ucx_status.h"
 
 namespace kvstash::net {
-namespace {
 
-ucp_request_param_t PutParams(ucp_mem_h memh) {
+// ---- The completion mechanism --------------------------------------------------------------
+
+ServerWorker::GetRef ServerWorker::GetCompletion::NewGet(ServerWorker* worker,
+                                                         std::shared_ptr<Connection> conn,
+                                                         const Header& h, size_t items) {
+  GetRef get(new GetCompletion(worker, std::move(conn), GetRef()));
+  get->header = h;
+  get->reply.items.reserve(items);
+  get->payload_headers.resize(items);
+  get->conn->AddInFlight(1);
+  ++worker->gets_in_flight_;
+  return get;
+}
+
+ServerWorker::GetRef ServerWorker::GetCompletion::NewChunk(GetRef get, BounceArena::Slice slice) {
+  ServerWorker* worker = get->worker;
+  std::shared_ptr<Connection> conn = get->conn;
+  GetRef chunk(new GetCompletion(worker, std::move(conn), std::move(get)));
+  chunk->slice = slice;
+  return chunk;
+}
+
+ServerWorker::GetCompletion::~GetCompletion() {
+  if (slice.bytes > 0) worker->bounce_->Free(slice);
+  if (parent) {  // a chunk: its Get finishes once every chunk (and its own transfers) did
+    if (!failure.ok()) parent->Fail(std::move(failure));
+    return;
+  }
+  --worker->gets_in_flight_;
+  conn->AddInFlight(-1);
+  // Release before replying: the client may reuse (or delete) the block at once.
+  pins.clear();
+  flash.clear();
+  if (!failure.ok()) {
+    // The client is gone or broken: nothing was proven delivered, send nothing.
+    Bump(worker->counters_.get_write_errors);
+    return;
+  }
+  if (!conn->alive()) return;
+  conn->SendReply(EncodeReply(header.opcode, header.request_id, Status::Ok(), reply));
+}
+
+ucp_request_param_t ServerWorker::TransferParams(GetCompletion& c, ucp_mem_h memh) {
   ucp_request_param_t p{};
-  p.op_attr_mask = UCP_OP_ATTR_FIELD_MEMH;
-  p.memh = memh;
+  p.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+  p.cb.send = &ServerWorker::OnTransferDone;
+  p.user_data = &c;  // the reference Track takes if the request is in flight
+  if (memh != nullptr) {
+    p.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMH;
+    p.memh = memh;
+  }
   return p;
 }
 
-// Flushes `ep`; `done(user_data, status)` runs from UCX progress when the flush completes
-// later. Returns true with `*status` set if it completed (or failed) at once instead.
-bool FlushNow(ucp_ep_h ep, ucp_send_nbx_callback_t done, void* user_data, ucs_status_t* status) {
-  ucp_request_param_t p{};
-  p.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
-  p.cb.send = done;
-  p.user_data = user_data;
-  ucs_status_ptr_t req = ucp_ep_flush_nbx(ep, &p);
-  if (req != nullptr && !UCS_PTR_IS_ERR(req)) return false;
-  *status = req == nullptr ? UCS_OK : UCS_PTR_STATUS(req);
-  return true;
+Status ServerWorker::Track(GetCompletion& c, ucs_status_ptr_t req, std::string_view call) {
+  if (UCS_PTR_IS_ERR(req)) return UcsToStatus(UCS_PTR_STATUS(req), call);
+  if (req != nullptr) GetRef(&c).Leak();  // in flight: OnTransferDone takes it back
+  return Status::Ok();
 }
 
-}  // namespace
+void ServerWorker::OnTransferDone(void* request, ucs_status_t status, void* user_data) {
+  GetRef c = GetRef::Adopt(static_cast<GetCompletion*>(user_data));
+  ucp_request_free(request);
+  if (status != UCS_OK) c->Fail(UcsToStatus(status, "Get transfer"));
+  ServerWorker* worker = c->worker;
+  worker->completed_.push_back(std::move(c));  // not finished inside a UCX callback
+}
 
-StatusCode ServerWorker::SendPayload(PendingGet& pending, size_t item,
-                                     std::span<const std::byte> src, ucp_mem_h memh,
-                                     ucp_send_nbx_callback_t done, void* user_data,
-                                     bool* in_flight) {
-  Connection& c = *pending.conn;
-  auto& header = pending.payload_headers[item];
-  header = EncodePayloadHeader({pending.header.request_id, static_cast<uint32_t>(item)});
-  ucp_request_param_t p{};
-  p.op_attr_mask =
-      UCP_OP_ATTR_FIELD_MEMH | UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
-  p.memh = memh;
-  p.cb.send = done;
-  p.user_data = user_data;
-  ucs_status_ptr_t req = ucp_am_send_nbx(c.ep()->get(), kPayloadAmId, header.data(), header.size(),
-                                         src.data(), src.size(), &p);
-  if (UCS_PTR_IS_ERR(req)) {
-    Bump(counters_.put_errors);
-    return UcsToStatus(UCS_PTR_STATUS(req), "ucp_am_send_nbx").code();
+void ServerWorker::Flush(GetCompletion& c) {
+  ucp_request_param_t p = TransferParams(c, nullptr);
+  Status s = Track(c, ucp_ep_flush_nbx(c.conn->ep()->get(), &p), "ucp_ep_flush_nbx");
+  if (!s.ok()) c.Fail(std::move(s));
+}
+
+void ServerWorker::FinishGets() {
+  while (!completed_.empty()) {
+    std::vector<GetRef> done;
+    done.swap(completed_);
+    done.clear();      // chunks free their bounce memory; finished Gets reply
+    PumpFlashReads();  // bounce memory was freed; a dead connection's Gets come back here
   }
-  *in_flight = req != nullptr;  // `done` frees it
-  Bump(counters_.get_bytes_messages, src.size());
-  return StatusCode::kOk;
 }
 
-StatusCode ServerWorker::PutDram(Connection& c, const BlockPin& pin, const RemoteBuffer& buf,
-                                 uint64_t offset) {
+// ---- Writing hits to the client ------------------------------------------------------------
+
+Status ServerWorker::RmaWrite(Connection& c, std::span<const std::byte> src, ucp_mem_h memh,
+                              const RemoteBuffer& buf, uint64_t offset) {
+  ucp_request_param_t p{};
+  p.op_attr_mask = UCP_OP_ATTR_FIELD_MEMH;
+  p.memh = memh;
+  ucs_status_ptr_t req =
+      ucp_put_nbx(c.ep()->get(), src.data(), src.size(), buf.address + offset, buf.rkey->get(), &p);
+  if (UCS_PTR_IS_ERR(req)) {
+    Bump(counters_.get_write_errors);
+    return UcsToStatus(UCS_PTR_STATUS(req), "ucp_put_nbx");
+  }
+  if (req != nullptr) ucp_request_free(req);  // completion is covered by the flush
+  return Status::Ok();
+}
+
+Status ServerWorker::SendPayload(GetCompletion& get, size_t item, std::span<const std::byte> src,
+                                 ucp_mem_h memh, GetCompletion& holder) {
+  auto& header = get.payload_headers[item];
+  header = EncodePayloadHeader({get.header.request_id, static_cast<uint32_t>(item)});
+  ucp_request_param_t p = TransferParams(holder, memh);
+  ucs_status_ptr_t req = ucp_am_send_nbx(get.conn->ep()->get(), kPayloadAmId, header.data(),
+                                         header.size(), src.data(), src.size(), &p);
+  Status s = Track(holder, req, "ucp_am_send_nbx");
+  if (!s.ok()) {
+    Bump(counters_.get_write_errors);
+    return s;
+  }
+  Bump(counters_.get_bytes_messages, src.size());
+  return Status::Ok();
+}
+
+Status ServerWorker::WriteDramToClient(Connection& c, const BlockPin& pin, const RemoteBuffer& buf,
+                                       uint64_t offset) {
   const std::byte* src = c.store()->arena_base() + pin.arena_offset().value();
   if (buf.mapped != nullptr) {  // same host, shared memory: one copy, no transport
     std::memcpy(buf.mapped + offset, src, pin.size());
     Bump(counters_.get_bytes_dram, pin.size());
     Bump(counters_.get_bytes_mapped, pin.size());
     Bump(counters_.dram_payload_memcpy_bytes, pin.size());
-    return StatusCode::kOk;
+    return Status::Ok();
   }
-  ucp_request_param_t p = PutParams(c.arena()->get());
-  ucs_status_ptr_t req =
-      ucp_put_nbx(c.ep()->get(), src, pin.size(), buf.address + offset, buf.rkey->get(), &p);
-  if (UCS_PTR_IS_ERR(req)) {
-    Bump(counters_.put_errors);
-    return UcsToStatus(UCS_PTR_STATUS(req), "ucp_put_nbx").code();
-  }
-  if (req != nullptr) ucp_request_free(req);  // completion is covered by the flush
+  RETURN_IF_ERROR(RmaWrite(c, {src, pin.size()}, c.arena()->get(), buf, offset));
   Bump(counters_.get_bytes_dram, pin.size());
-  return StatusCode::kOk;
+  return Status::Ok();
 }
 
-// Puts (or sends) flash item `item` of `chunk`'s Get from `src` (its bounce bytes) after its
-// read returned `read`. The slice stays allocated until the chunk's flush and sends complete:
-// no wait here. `*put` is set when an RMA put was issued (the chunk's flush covers it).
-StatusCode ServerWorker::PutFlash(FlashChunk& chunk, size_t item, std::span<std::byte> src,
-                                  const Status& read, bool* put) {
-  PendingGet& pending = *chunk.get;
-  Connection& c = *pending.conn;
-  if (!c.alive()) return StatusCode::kUnavailable;  // no put, no reply: the client is gone
+Status ServerWorker::WriteFlashToClient(GetCompletion& chunk, size_t item, std::span<std::byte> src,
+                                        const Status& read, bool* rma_writes) {
+  GetCompletion& get = chunk.Root();
+  Connection& c = *get.conn;
+  if (!c.alive()) return Status::Unavailable("client gone");  // no write, no reply
   if (!read.ok()) {
     if (read.code() == StatusCode::kUnavailable) Bump(counters_.flash_reads_unavailable);
-    KVSTASH_LOG_EVERY_N_SEC(warn, 10, "flash read failed: {}", read.ToString());
-    return read.code();
+    return read;
   }
-  const PendingGet::FlashItem& f = pending.flash[item];
+  const GetCompletion::FlashItem& f = get.flash[item];
   if (f.direct != nullptr) {  // read straight into the client's mapped buffer: nothing to move
     Bump(counters_.get_bytes_flash, src.size());
     Bump(counters_.get_bytes_mapped, src.size());
     Bump(counters_.get_bytes_flash_direct, src.size());
-    return StatusCode::kOk;
+    return Status::Ok();
   }
   if (f.buffer_id == kPayloadBufferId) {
-    bool in_flight = false;
-    StatusCode code = SendPayload(pending, f.reply_index, src, bounce_->memh(),
-                                  &ServerWorker::OnChunkPartDone, &chunk, &in_flight);
-    if (in_flight) ++chunk.parts_out;
-    if (code == StatusCode::kOk) Bump(counters_.get_bytes_flash, src.size());
-    return code;
+    RETURN_IF_ERROR(SendPayload(get, f.reply_index, src, bounce_->memh(), chunk));
+    Bump(counters_.get_bytes_flash, src.size());
+    return Status::Ok();
   }
   // Looked up again: the client may have unregistered the buffer while the read ran.
   const RemoteBuffer* buf = c.FindBuffer(f.buffer_id);
-  if (buf == nullptr || !buf->Contains(f.offset, src.size())) return StatusCode::kInvalidArgument;
+  if (buf == nullptr || !buf->Contains(f.offset, src.size())) {
+    return Status::InvalidArgument("buffer unregistered while the block was read");
+  }
   if (buf->mapped != nullptr) {
     std::memcpy(buf->mapped + f.offset, src.data(), src.size());
     Bump(counters_.get_bytes_flash, src.size());
     Bump(counters_.get_bytes_mapped, src.size());
-    return StatusCode::kOk;
+    return Status::Ok();
   }
-  ucp_request_param_t p = PutParams(bounce_->memh());
-  ucs_status_ptr_t req = ucp_put_nbx(c.ep()->get(), src.data(), src.size(), buf->address + f.offset,
-                                     buf->rkey->get(), &p);
-  if (UCS_PTR_IS_ERR(req)) {
-    Bump(counters_.put_errors);
-    return UcsToStatus(UCS_PTR_STATUS(req), "ucp_put_nbx").code();
-  }
-  if (req != nullptr) ucp_request_free(req);  // completion is covered by the chunk's flush
-  *put = true;
+  RETURN_IF_ERROR(RmaWrite(c, src, bounce_->memh(), *buf, f.offset));
+  *rma_writes = true;
   Bump(counters_.get_bytes_flash, src.size());
-  return StatusCode::kOk;
+  return Status::Ok();
 }
 
-void ServerWorker::ServeGetItem(Connection& c, const GetRequest::Item& it, PendingGet* pending) {
-  size_t index = pending->reply.items.size();
-  GetReply::Item& out = pending->reply.items.emplace_back();
+void ServerWorker::SetItemStatus(GetCompletion& get, size_t index, const Status& s) {
+  get.reply.items[index].status = s.code();
+  CountKeyStatus(s.code());
+  if (!s.ok() && get.conn->alive()) {  // a lost client is logged when its connection closes
+    KVSTASH_LOG_EVERY_N_SEC(warn, 10, "connection {}: Get item not served: {}", get.conn->id(),
+                            s.ToString());
+  }
+}
+
+// ---- Serving a Get -------------------------------------------------------------------------
+
+void ServerWorker::ServeGetItem(GetCompletion& get, const GetRequest::Item& it, bool* dram_writes) {
+  Connection& c = *get.conn;
+  size_t index = get.reply.items.size();
+  GetReply::Item& out = get.reply.items.emplace_back();
   const bool payload = it.buffer_id == kPayloadBufferId;
   const RemoteBuffer* buf = payload ? nullptr : c.FindBuffer(it.buffer_id);
   Result<BlockPin> pin = Status::InvalidArgument("bad buffer range");
@@ -169,27 +237,28 @@ void ServerWorker::ServeGetItem(Connection& c, const GetRequest::Item& it, Pendi
   out.size = pin->size();
   if (pin->size() > it.capacity) {
     out.status = StatusCode::kInvalidArgument;  // too small; `size` tells the client
+    CountKeyStatus(out.status);
   } else if (!c.alive()) {
     out.status = StatusCode::kUnavailable;
+    CountKeyStatus(out.status);
   } else if (pin->tier() == Tier::kDram && payload) {
     const std::byte* src = c.store()->arena_base() + pin->arena_offset().value();
-    bool in_flight = false;
-    out.status = SendPayload(*pending, index, {src, pin->size()}, c.arena()->get(),
-                             &ServerWorker::OnGetPartDone, pending, &in_flight);
-    if (out.status == StatusCode::kOk) {
-      if (in_flight) ++pending->parts_out;
+    Status s = SendPayload(get, index, {src, pin->size()}, c.arena()->get(), get);
+    if (s.ok()) {
       Bump(counters_.get_bytes_dram, pin->size());
-      pending->pins.push_back(std::move(pin).value());  // held until the send completed
+      get.pins.push_back(std::move(pin).value());  // held until the send completed
     }
+    SetItemStatus(get, index, s);
   } else if (pin->tier() == Tier::kDram) {
-    out.status = PutDram(c, *pin, *buf, it.offset);
-    if (out.status == StatusCode::kOk) {
-      pending->puts = true;
-      pending->pins.push_back(std::move(pin).value());
+    Status s = WriteDramToClient(c, *pin, *buf, it.offset);
+    if (s.ok()) {
+      *dram_writes = true;
+      get.pins.push_back(std::move(pin).value());  // held until the Get's flush completed
     }
+    SetItemStatus(get, index, s);
   } else {  // flash: the status is set (and counted) when the read comes back
-    pending->flash_bytes += BounceArena::RoundUp(pin->size());
-    PendingGet::FlashItem& f = pending->flash.emplace_back();
+    get.flash_bytes += BounceArena::RoundUp(pin->size());
+    GetCompletion::FlashItem& f = get.flash.emplace_back();
     f.reply_index = index;
     f.buffer_id = it.buffer_id;
     f.offset = it.offset;
@@ -199,9 +268,7 @@ void ServerWorker::ServeGetItem(Connection& c, const GetRequest::Item& it, Pendi
       f.direct = buf->mapped + it.offset;
       f.mapping = buf->rkey;
     }
-    return;
   }
-  CountKeyStatus(out.status);
 }
 
 Status ServerWorker::OnGet(const std::shared_ptr<Connection>& conn, const Header& h,
@@ -209,25 +276,21 @@ Status ServerWorker::OnGet(const std::shared_ptr<Connection>& conn, const Header
   Bump(counters_.requests_get);
   GetRequest req;
   RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
-  auto pending = std::make_unique<PendingGet>();
-  pending->worker = this;
-  pending->conn = conn;
-  pending->header = h;
-  pending->reply.items.reserve(req.items.size());
-  pending->payload_headers.resize(req.items.size());
-  conn->AddInFlight(1);
-  ++gets_in_flight_;
-  for (const auto& it : req.items) ServeGetItem(*conn, it, pending.get());
-  if (pending->flash.empty()) {
-    StartFlush(std::move(pending));
+  GetRef get = GetCompletion::NewGet(this, conn, h, req.items.size());
+  bool dram_writes = false;
+  for (const auto& it : req.items) ServeGetItem(*get, it, &dram_writes);
+  // One flush for the DRAM writes, now: each chunk flushes its own writes after its read.
+  if (dram_writes && conn->alive()) Flush(*get);
+  if (get->flash.empty()) {
+    completed_.push_back(std::move(get));  // finishes once its flush and sends completed
   } else {
-    PendingGet* raw = pending.get();
-    flash_gets_.emplace(raw, std::move(pending));
-    flash_waiting_.push_back(raw);
+    flash_waiting_.push_back(std::move(get));
     PumpFlashReads();
   }
   return Status::Ok();
 }
+
+// ---- Flash hits ----------------------------------------------------------------------------
 
 Status ServerWorker::EnsureFlashResources() {
   if (bounce_ == nullptr) {
@@ -245,70 +308,68 @@ Status ServerWorker::EnsureFlashResources() {
 
 void ServerWorker::PumpFlashReads() {
   while (!flash_waiting_.empty()) {
-    PendingGet& p = *flash_waiting_.front();
-    Status setup = p.conn->alive() ? EnsureFlashResources() : Status::Unavailable("gone");
+    GetCompletion& get = *flash_waiting_.front();
+    Status setup = get.conn->alive() ? EnsureFlashResources() : Status::Unavailable("gone");
     if (!setup.ok()) {
       // The client is gone, or there is no bounce memory: the remaining flash keys fail.
-      for (size_t i = p.flash_next; i < p.flash.size(); ++i) {
-        StatusCode code = p.conn->alive() ? setup.code() : StatusCode::kUnavailable;
-        p.reply.items[p.flash[i].reply_index].status = code;
+      for (size_t i = get.flash_next; i < get.flash.size(); ++i) {
+        StatusCode code = get.conn->alive() ? setup.code() : StatusCode::kUnavailable;
+        get.reply.items[get.flash[i].reply_index].status = code;
         CountKeyStatus(code);
       }
       KVSTASH_LOG_EVERY_N_SEC(warn, 10, "flash hits not served: {}", setup.ToString());
-      p.flash_next = p.flash.size();
+      get.flash_next = get.flash.size();
+      completed_.push_back(std::move(flash_waiting_.front()));
       flash_waiting_.pop_front();
-      MaybeFinishFlashGet(&p);
       continue;
     }
     // The next chunk: the Get's flash bytes spread over the reader threads (so its chunks are
-    // read, checksummed and put in parallel), at most a quarter of the arena (so a huge batch
-    // does not hold all of it and Gets of other connections still overlap), at least one item.
+    // read, checksummed and written in parallel), at most a quarter of the arena (so a huge
+    // batch does not hold all of it and Gets of other connections still overlap), at least
+    // one item.
     const uint64_t quarter =
         std::max(bounce_->capacity() / 4, BounceArena::RoundUp(shared_->options.max_value_bytes));
     const uint64_t readers = std::max<uint32_t>(1, shared_->options.flash_readers);
-    const uint64_t limit = std::min(quarter, (p.flash_bytes + readers - 1) / readers);
+    const uint64_t limit = std::min(quarter, (get.flash_bytes + readers - 1) / readers);
     uint64_t bytes = 0;
     uint64_t bounce_bytes = 0;  // of `bytes`: items not read straight into a mapped buffer
-    size_t end = p.flash_next;
-    while (end < p.flash.size()) {
-      uint64_t b = BounceArena::RoundUp(p.flash[end].size);
-      if (end > p.flash_next && bytes + b > limit) break;
+    size_t end = get.flash_next;
+    while (end < get.flash.size()) {
+      uint64_t b = BounceArena::RoundUp(get.flash[end].size);
+      if (end > get.flash_next && bytes + b > limit) break;
       bytes += b;
-      if (p.flash[end].direct == nullptr) bounce_bytes += b;
+      if (get.flash[end].direct == nullptr) bounce_bytes += b;
       ++end;
     }
     std::optional<BounceArena::Slice> slice = BounceArena::Slice{};
     if (bounce_bytes > 0) slice = bounce_->Allocate(bounce_bytes);
-    if (!slice) return;  // a completed flush will free bounce memory and pump again
-    auto chunk = std::make_unique<FlashChunk>();
-    chunk->get = &p;
-    chunk->first = p.flash_next;
-    chunk->count = end - p.flash_next;
-    chunk->slice = *slice;
-    auto job = std::make_unique<FlashReader::Job>();
-    job->store = p.conn->store();
-    job->owner = chunk.get();
-    std::span<std::byte> mem = bounce_->bytes(chunk->slice);
+    if (!slice) return;  // a finished chunk will free bounce memory and pump again
+    auto read = std::make_unique<ChunkRead>();
+    read->chunk = GetCompletion::NewChunk(flash_waiting_.front(), *slice);
+    read->first = get.flash_next;
+    read->store = get.conn->store();
+    std::span<std::byte> mem = bounce_->bytes(*slice);
     uint64_t at = 0;
-    for (size_t i = p.flash_next; i < end; ++i) {
-      PendingGet::FlashItem& f = p.flash[i];
-      job->pins.push_back(std::move(f.pin));
+    for (size_t i = get.flash_next; i < end; ++i) {
+      GetCompletion::FlashItem& f = get.flash[i];
+      read->pins.push_back(std::move(f.pin));
       if (f.direct != nullptr) {
         // Into the client's mapped buffer: the device writes there directly when it is 4 KiB
         // aligned and the size is a multiple of 4 KiB; otherwise the reader copies it in.
-        job->dests.emplace_back(f.direct, f.size);
+        read->dests.emplace_back(f.direct, f.size);
         continue;
       }
       // The whole 4 KiB-rounded slot: the flash read then lands directly in this registered
       // memory (RegionStore reads into an aligned destination that holds the value extent).
-      job->dests.push_back(mem.subspan(at, BounceArena::RoundUp(f.size)));
+      read->dests.push_back(mem.subspan(at, BounceArena::RoundUp(f.size)));
       at += BounceArena::RoundUp(f.size);
     }
-    p.chunks.push_back(std::move(chunk));
-    ++p.chunks_out;
-    p.flash_next = end;
-    if (p.flash_next == p.flash.size()) flash_waiting_.pop_front();
-    reader_->Submit(std::move(job));
+    get.flash_next = end;
+    if (get.flash_next == get.flash.size()) {
+      completed_.push_back(std::move(flash_waiting_.front()));  // its chunks hold it now
+      flash_waiting_.pop_front();
+    }
+    reader_->Submit(std::move(read));
   }
 }
 
@@ -318,121 +379,20 @@ void ServerWorker::CollectFlashReads() {
 }
 
 void ServerWorker::OnFlashRead(std::unique_ptr<FlashReader::Job> job) {
-  FlashChunk* chunk = static_cast<FlashChunk*>(job->owner);
-  PendingGet& p = *chunk->get;
-  bool puts = false;
-  for (size_t j = 0; j < job->size(); ++j) {
-    size_t item = chunk->first + j;
+  // Every Job this worker submits is a ChunkRead (PumpFlashReads).
+  ChunkRead& read = static_cast<ChunkRead&>(*job);
+  GetCompletion& chunk = *read.chunk;
+  GetCompletion& get = chunk.Root();
+  bool rma_writes = false;
+  for (size_t j = 0; j < read.size(); ++j) {
+    const GetCompletion::FlashItem& f = get.flash[read.first + j];
     // The slot was 4 KiB-rounded for the read; the client gets exactly the value.
-    std::span<std::byte> value = job->dests[j].first(p.flash[item].size);
-    StatusCode code = PutFlash(*chunk, item, value, job->results[j], &puts);
-    p.reply.items[p.flash[item].reply_index].status = code;
-    CountKeyStatus(code);
+    std::span<std::byte> value = read.dests[j].first(f.size);
+    Status s = WriteFlashToClient(chunk, read.first + j, value, read.results[j], &rma_writes);
+    SetItemStatus(get, f.reply_index, s);
   }
-  if (puts && p.conn->alive()) {  // else nothing to flush (or nobody to flush to)
-    ucs_status_t status = UCS_OK;
-    if (FlushNow(p.conn->ep()->get(), &ServerWorker::OnChunkPartDone, chunk, &status)) {
-      if (chunk->flush_status == UCS_OK) chunk->flush_status = status;
-    } else {
-      ++chunk->parts_out;
-    }
-  }
-  if (chunk->parts_out == 0) completed_chunks_.push_back(chunk);
-}
-
-void ServerWorker::OnChunkPartDone(void* request, ucs_status_t status, void* user_data) {
-  auto* chunk = static_cast<FlashChunk*>(user_data);
-  chunk->get->worker->ChunkPartDone(chunk, status);
-  ucp_request_free(request);
-}
-
-void ServerWorker::ChunkPartDone(FlashChunk* chunk, ucs_status_t status) {
-  if (status != UCS_OK && chunk->flush_status == UCS_OK) chunk->flush_status = status;
-  if (--chunk->parts_out == 0) completed_chunks_.push_back(chunk);
-}
-
-void ServerWorker::SettleChunks() {
-  std::vector<FlashChunk*> done;
-  done.swap(completed_chunks_);
-  for (FlashChunk* chunk : done) {
-    if (chunk->slice.bytes > 0) bounce_->Free(std::exchange(chunk->slice, {}));
-    PendingGet* p = chunk->get;
-    if (chunk->flush_status != UCS_OK) p->chunk_failed = true;
-    --p->chunks_out;
-    MaybeFinishFlashGet(p);
-  }
-}
-
-// Once every flash hit of `p` was handed out and every chunk settled: a failed chunk flush
-// drops the Get (nothing is proven delivered); otherwise its own flush (its DRAM puts, if
-// any) and then the reply.
-void ServerWorker::MaybeFinishFlashGet(PendingGet* p) {
-  if (p->flash_next < p->flash.size() || p->chunks_out > 0) return;
-  auto it = flash_gets_.find(p);
-  std::unique_ptr<PendingGet> owned = std::move(it->second);
-  flash_gets_.erase(it);
-  // A failed chunk drops the Get (FinishGets), once its DRAM payload sends are done too.
-  if (owned->chunk_failed && owned->flush_status == UCS_OK) owned->flush_status = UCS_ERR_IO_ERROR;
-  StartFlush(std::move(owned));
-}
-
-void ServerWorker::StartFlush(std::unique_ptr<PendingGet> pending) {
-  PendingGet* p = pending.release();  // owned by its parts from here, then by FinishGets
-  p->finishing = true;
-  Connection& c = *p->conn;
-  // Nothing to flush without puts (FinishGets drops a dead connection's Gets).
-  if (p->puts && c.alive() && p->flush_status == UCS_OK) {
-    ucs_status_t status = UCS_OK;
-    if (FlushNow(c.ep()->get(), &ServerWorker::OnGetPartDone, p, &status)) {
-      p->flush_status = status;
-    } else {
-      ++p->parts_out;
-    }
-  }
-  if (p->parts_out == 0) completed_gets_.push_back(p);
-}
-
-void ServerWorker::OnGetPartDone(void* request, ucs_status_t status, void* user_data) {
-  auto* pending = static_cast<PendingGet*>(user_data);
-  pending->worker->GetPartDone(pending, status);
-  ucp_request_free(request);
-}
-
-void ServerWorker::GetPartDone(PendingGet* pending, ucs_status_t status) {
-  if (status != UCS_OK && pending->flush_status == UCS_OK) pending->flush_status = status;
-  if (--pending->parts_out == 0 && pending->finishing) completed_gets_.push_back(pending);
-}
-
-void ServerWorker::FinishGets() {
-  while (!completed_gets_.empty() || !completed_chunks_.empty()) {
-    SettleChunks();  // frees bounce memory; finished flash Gets join completed_gets_
-    std::vector<PendingGet*> done;
-    done.swap(completed_gets_);
-    for (PendingGet* raw : done) {
-      std::unique_ptr<PendingGet> p(raw);
-      if (p->flush_status != UCS_OK) {
-        // The client is gone or broken: nothing was proven delivered, send nothing.
-        Bump(counters_.put_errors);
-        CompleteGet(std::move(p), /*reply=*/false);
-      } else if (!p->conn->alive()) {
-        CompleteGet(std::move(p), /*reply=*/false);
-      } else {
-        CompleteGet(std::move(p), /*reply=*/true);
-      }
-    }
-    PumpFlashReads();  // bounce memory was freed; a dead connection's Gets come back here
-  }
-}
-
-void ServerWorker::CompleteGet(std::unique_ptr<PendingGet> pending, bool reply) {
-  --gets_in_flight_;
-  pending->conn->AddInFlight(-1);
-  // Release before replying: the client may reuse (or delete) the block at once.
-  pending->pins.clear();
-  pending->flash.clear();
-  if (!reply) return;
-  pending->conn->SendReply(EncodeReply(pending->header.opcode, pending->header.request_id,
-                                       Status::Ok(), pending->reply));
+  if (rma_writes && get.conn->alive()) Flush(chunk);  // else nothing to flush (or nobody to)
+  completed_.push_back(std::move(read.chunk));        // finishes once its flush and sends completed
 }
 
 }  // namespace kvstash::net

@@ -1,4 +1,4 @@
-// ServerStats flattening and the per-worker counter sum.
+// ServerStats flattening and the per-worker counter sum, both from KVSTASH_SERVER_COUNTERS.
 #include <string>
 
 #include "net/server/server.h"
@@ -6,15 +6,9 @@
 
 namespace kvstash {
 
-#define KVSTASH_COUNT_FIELD(name) +1
-static_assert(sizeof(ServerStats) ==
-                  sizeof(uint64_t) * (0 KVSTASH_SERVER_COUNTERS(KVSTASH_COUNT_FIELD)),
-              "ServerStats and KVSTASH_SERVER_COUNTERS must list the same fields");
-#undef KVSTASH_COUNT_FIELD
-
 std::vector<std::pair<std::string, uint64_t>> ServerStats::ToPairs() const {
   std::vector<std::pair<std::string, uint64_t>> out;
-#define KVSTASH_PAIR(name) out.emplace_back("server." #name, name);
+#define KVSTASH_PAIR(field, name) out.emplace_back(name, field);
   KVSTASH_SERVER_COUNTERS(KVSTASH_PAIR)
 #undef KVSTASH_PAIR
   return out;
@@ -23,7 +17,7 @@ std::vector<std::pair<std::string, uint64_t>> ServerStats::ToPairs() const {
 namespace net {
 
 void ServerCounters::AddTo(ServerStats* out) const {
-#define KVSTASH_ADD(name) out->name += name.load(std::memory_order_relaxed);
+#define KVSTASH_ADD(field, name) out->field += field.load(std::memory_order_relaxed);
   KVSTASH_SERVER_COUNTERS(KVSTASH_ADD)
 #undef KVSTASH_ADD
 }

@@ -64,7 +64,7 @@ void ServerWorker::Run() {
     FinishGets();
     ReapClosing();
     Maintenance();
-    if (ready_.empty() && completed_gets_.empty() && closing_.empty() &&
+    if (ready_.empty() && completed_.empty() && closing_.empty() &&
         (reader_ == nullptr || !reader_->has_done())) {
       // While flash reads run, sleep on the event fd at once: a reader's Signal() only shows
       // there, not in UCX progress, so spinning would delay every read by the spin time.
@@ -79,7 +79,7 @@ void ServerWorker::Run() {
 void ServerWorker::Shutdown() {
   AcceptQueued(/*stopping=*/true);  // requests already dispatched: accepted, then closed
   listener_.reset();
-  // Let Gets whose reads or puts are in flight finish (their pins are released on completion).
+  // Let Gets whose reads or writes are in flight finish (their pins are released on completion).
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (gets_in_flight_ > 0 && std::chrono::steady_clock::now() < deadline) {
     worker_->ProgressAll();
@@ -96,7 +96,7 @@ void ServerWorker::Shutdown() {
   conns_.clear();
   ReapClosing();  // force-closes: every client's error handler fires at once
   worker_->ProgressAll();
-  // Every connection is closing now: what is left is released without puts or replies.
+  // Every connection is closing now: what is left is released without writes or replies.
   CollectFlashReads();
   FinishGets();
   PumpFlashReads();

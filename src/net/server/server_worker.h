@@ -4,21 +4,22 @@
 //
 // Event loop: progress UCX (active-message callbacks only enqueue raw messages; error
 // callbacks only mark connections), then handle queued messages, take back finished flash
-// reads and put them, finish Gets whose flush completed, close failed connections, then sleep
-// on the worker's event fd (woken by UCX, by Signal() from another thread, or by a reader).
-// Nothing that progresses UCX runs inside a UCX callback.
+// reads and write them to the clients, finish Gets whose flush completed, close failed connections,
+// then sleep on the worker's event fd (woken by UCX, by Signal() from another thread, or by a
+// reader). Nothing that progresses UCX runs inside a UCX callback.
 //
-// Get (server_get.cc): DRAM hits are put from the arena at once. Flash hits wait in
+// Get (server_get.cc): DRAM hits are written to the client from the arena at once (an RMA
+// write, ucp_put_nbx, or a memcpy into a buffer mapped here). Flash hits wait in
 // `flash_waiting_` (FIFO) for a slice of the worker's registered bounce memory, are read into
-// it by the FlashReader threads (which release their flash pins once read), come back
-// through the reader's done list and are put from the slice. Then one endpoint flush; when it
-// completes the slice and the DRAM pins are released and the reply is sent. A Get whose flash
-// hits exceed what one slice may hold is served in chunks (read, put, flush; next chunk),
-// still with one reply. A connection that dies while its reads run gets no puts and no
-// reply; its slice and pins are released all the same. An item asked for with
-// kPayloadBufferId is sent as a payload active message instead of put; its memory (pin or
-// slice) is held until that send completes, and the reply waits for every send as for the
-// flushes.
+// it by the FlashReader threads (which release their flash pins once read), come back through
+// the reader's done list and are written from the slice. A Get's flash hits are cut into
+// chunks, each with its own slice and its own endpoint flush, still with one reply. The reply
+// goes out only after every flush and payload send completed, then the slices and pins are
+// released; a GetCompletion holds all of it (see there). A connection that dies while its
+// reads run gets no writes and no reply; its slices and pins are released all the same. An
+// item asked for with kPayloadBufferId is sent as a payload active message instead of
+// written; its memory (pin or slice) is held until that send completes, and the reply waits
+// for every send as for the flushes.
 //
 // Thread safety: EnqueueConnRequest(), RequestStop() and counters() may be called from any
 // thread; everything else runs on the worker's own thread (Start() hands it over).
@@ -89,22 +90,59 @@ class ServerWorker {
   const ServerCounters& counters() const { return counters_; }
 
  private:
-  struct PendingGet;
-  // One chunk of a Get's flash hits: its own bounce memory, read by one reader job, then put
-  // and flushed on its own, so the chunks of one Get are read, checksummed and put in
-  // parallel and a chunk's transfer overlaps the reads of the others.
-  struct FlashChunk {
-    PendingGet* get = nullptr;
-    size_t first = 0;  // flash[first, first + count) of the Get
-    size_t count = 0;
-    // Bounce memory of the items not read directly (none: bytes 0); freed once the chunk's
-    // flush and payload sends completed.
-    BounceArena::Slice slice;
-    ucs_status_t flush_status = UCS_OK;  // the first failure of its flush or sends
-    size_t parts_out = 0;                // its flush and payload sends not yet completed
+  class GetCompletion;
+
+  // A counted reference to a GetCompletion; the last one finishes it. Worker thread only (the
+  // count is not atomic). A UCX request in flight holds one through its user_data: Leak() when
+  // it is issued, Adopt() in its completion callback.
+  class GetRef {
+   public:
+    GetRef() = default;
+    explicit GetRef(GetCompletion* c);  // a new reference to `c`
+    GetRef(const GetRef& other) : GetRef(other.c_) {}
+    GetRef(GetRef&& other) noexcept : c_(std::exchange(other.c_, nullptr)) {}
+    GetRef& operator=(GetRef other) noexcept {
+      std::swap(c_, other.c_);
+      return *this;
+    }
+    ~GetRef();
+
+    GetCompletion& operator*() const { return *c_; }
+    GetCompletion* operator->() const { return c_; }
+    explicit operator bool() const { return c_ != nullptr; }
+    // Hands this reference to a UCX request (its user_data); empties this one.
+    GetCompletion* Leak() { return std::exchange(c_, nullptr); }
+    // Takes back a reference that Leak() handed out.
+    static GetRef Adopt(GetCompletion* c) {
+      GetRef r;
+      r.c_ = c;
+      return r;
+    }
+
+   private:
+    GetCompletion* c_ = nullptr;
   };
-  // A Get being served: decoded, waiting for bounce memory, reading, or flushing.
-  struct PendingGet {
+
+  // What a Get, or one chunk of its flash hits, holds until UCX has proven its bytes
+  // delivered, and what happens then: the one completion mechanism of the Get path
+  // (server_get.cc).
+  //
+  // A Get holds its connection, its reply, the payload message headers, its DRAM pins and its
+  // flash hits (with the mappings of the client buffers they are read straight into). A chunk
+  // holds its Get and the bounce slice its hits are read into.
+  //
+  // Held (GetRef) by: the Get's own handler while it serves the items and, while hits wait
+  // for bounce memory, flash_waiting_; each chunk of the Get; a chunk's reader Job until it
+  // comes back; every UCX flush and payload send in flight that covers or reads its memory.
+  // A reference that may be the last is parked in completed_ and dropped by FinishGets, so
+  // that a completion finishes in the event loop, never inside a UCX callback.
+  //
+  // Finishing (the destructor, on the last reference): a chunk frees its bounce slice and
+  // hands a failure of its flush or sends to its Get; a Get releases its pins and mappings,
+  // then sends its reply, unless a transfer failed (nothing is proven delivered) or the
+  // client is gone.
+  class GetCompletion {
+   public:
     // A flash hit: where its bytes go once read.
     struct FlashItem {
       size_t reply_index = 0;
@@ -119,24 +157,52 @@ class ServerWorker {
       std::shared_ptr<RemoteKey> mapping;
     };
 
-    ServerWorker* worker = nullptr;
+    // A Get of `items` items, counted in flight (worker and connection) until it finishes.
+    static GetRef NewGet(ServerWorker* worker, std::shared_ptr<Connection> conn, const Header& h,
+                         size_t items);
+    // A chunk of `get`'s flash hits, read into `slice` (bytes 0: none).
+    static GetRef NewChunk(GetRef get, BounceArena::Slice slice);
+    ~GetCompletion();
+    GetCompletion(const GetCompletion&) = delete;
+    GetCompletion& operator=(const GetCompletion&) = delete;
+
+    // The Get: this one, or the one this chunk belongs to.
+    GetCompletion& Root() { return parent ? *parent : *this; }
+    // Records a failed transfer (the first one is kept): the Get sends no reply.
+    void Fail(Status s) {
+      if (failure.ok()) failure = std::move(s);
+    }
+
+    ServerWorker* const worker;
     std::shared_ptr<Connection> conn;
+    // A chunk: its Get and its bounce memory (none for hits read straight into a mapped
+    // client buffer).
+    const GetRef parent;
+    BounceArena::Slice slice;
+    Status failure;  // the first failed flush or send (a chunk's, or a Get's own)
+
+    // A Get only (a chunk uses its Get's).
     Header header;
     GetReply reply;
-    std::vector<BlockPin> pins;    // DRAM: released (destroyed) only after the flush completed
-    std::vector<FlashItem> flash;  // flash hits, handed to the readers chunk by chunk, in order
-    uint64_t flash_bytes = 0;      // their read footprint (4 KiB-rounded sizes)
-    size_t flash_next = 0;         // flash[0, flash_next) were handed to a reader (or failed)
-    std::vector<std::unique_ptr<FlashChunk>> chunks;
-    size_t chunks_out = 0;      // chunks being read or flushed
-    bool chunk_failed = false;  // a chunk's flush failed: nothing is proven delivered
-    bool puts = false;          // a DRAM put was issued and not yet flushed
     // AM headers of payload items (kPayloadBufferId), by request index: UCX reads a header
     // until its send completes. Sized once at decode, never reallocated.
     std::vector<std::array<std::byte, kPayloadHeaderBytes>> payload_headers;
-    size_t parts_out = 0;                // DRAM payload sends and the final flush not yet completed
-    bool finishing = false;              // StartFlush ran: the last completed part finishes the Get
-    ucs_status_t flush_status = UCS_OK;  // the first failure of the flush or a DRAM send
+    std::vector<BlockPin> pins;    // DRAM hits written or sent from the arena
+    std::vector<FlashItem> flash;  // flash hits, handed to the readers chunk by chunk, in order
+    uint64_t flash_bytes = 0;      // their read footprint (4 KiB-rounded sizes)
+    size_t flash_next = 0;         // flash[0, flash_next) were handed to a reader (or failed)
+
+   private:
+    friend class ServerWorker::GetRef;
+    GetCompletion(ServerWorker* w, std::shared_ptr<Connection> c, GetRef p)
+        : worker(w), conn(std::move(c)), parent(std::move(p)) {}
+    uint32_t refs_ = 0;
+  };
+
+  // The FlashReader Job of one chunk: holds the chunk until the Job comes back.
+  struct ChunkRead final : FlashReader::Job {
+    GetRef chunk;
+    size_t first = 0;  // the chunk's hits are its Get's flash[first, first + size())
   };
 
   ServerWorker(int index, ServerShared* shared) : index_(index), shared_(shared) {}
@@ -167,8 +233,8 @@ class ServerWorker {
   void ReapClosing();
   void Maintenance();
 
-  // Handlers (server_handlers in server_worker.cc / server_get.cc). A non-OK return means the
-  // body was malformed: the caller closes the connection.
+  // Handlers (server_handlers.cc; OnGet in server_get.cc). A non-OK return means the body was
+  // malformed: the caller closes the connection.
   Status OnHello(Connection& c, const Header& h, std::span<const std::byte> body);
   Status OnAllocate(Connection& c, const Header& h, std::span<const std::byte> body);
   Status OnCommit(Connection& c, const Header& h, std::span<const std::byte> body);
@@ -182,40 +248,52 @@ class ServerWorker {
                std::span<const std::byte> body);
 
   // Get helpers (server_get.cc). ServeGetItem pins one block and appends its reply item: a
-  // DRAM hit is put at once (its pin kept until the flush), a flash hit is queued in
-  // pending->flash (its status is set when its read comes back).
-  void ServeGetItem(Connection& c, const GetRequest::Item& it, PendingGet* pending);
-  StatusCode PutDram(Connection& c, const BlockPin& pin, const RemoteBuffer& buf, uint64_t offset);
-  // Sends `src` as the payload message of request item `item` of `pending`. kOk: sent, or in
-  // flight (then `*in_flight`, and `done(user_data)` runs from UCX progress when it completes).
-  StatusCode SendPayload(PendingGet& pending, size_t item, std::span<const std::byte> src,
-                         ucp_mem_h memh, ucp_send_nbx_callback_t done, void* user_data,
-                         bool* in_flight);
-  // Puts (or sends, for a payload item) flash item `item` of `chunk`'s Get from `src` (its
-  // bounce bytes) after its read returned `read`. `*put`: an RMA put was issued (the chunk's
-  // flush covers it); a send in flight counts in chunk.parts_out.
-  StatusCode PutFlash(FlashChunk& chunk, size_t item, std::span<std::byte> src, const Status& read,
-                      bool* put);
+  // DRAM hit is written to the client at once (its pin kept in the Get; a write into a
+  // registered buffer sets `*dram_writes`: the Get flushes the endpoint), a flash hit is
+  // queued in get.flash (its status is set when its read comes back).
+  void ServeGetItem(GetCompletion& get, const GetRequest::Item& it, bool* dram_writes);
+  // Writes DRAM hit `pin` to [offset, +size) of the client's `buf` (memcpy into a mapped
+  // buffer, else an RMA write the Get's flush must cover).
+  Status WriteDramToClient(Connection& c, const BlockPin& pin, const RemoteBuffer& buf,
+                           uint64_t offset);
+  // Writes flash item `item` of `chunk`'s Get from `src` (its bytes in the chunk's bounce
+  // slice) after its read returned `read`: sends a payload item (held by `chunk` until the
+  // send completes), writes a registered buffer (memcpy if mapped, else an RMA write: sets
+  // `*rma_writes`, the chunk's flush must cover it). Returns the item's status.
+  Status WriteFlashToClient(GetCompletion& chunk, size_t item, std::span<std::byte> src,
+                            const Status& read, bool* rma_writes);
+  // One ucp_put_nbx of `src` (registered under `memh`) to [offset, +size) of `buf`. Its
+  // completion is not tracked: local completion proves nothing; a flush covers it.
+  Status RmaWrite(Connection& c, std::span<const std::byte> src, ucp_mem_h memh,
+                  const RemoteBuffer& buf, uint64_t offset);
+  // Sends `src` (registered under `memh`) as the payload message of reply item `item` of
+  // `get`; `holder` (the completion that holds `src`: the Get, or a chunk) is held until the
+  // send completes.
+  Status SendPayload(GetCompletion& get, size_t item, std::span<const std::byte> src,
+                     ucp_mem_h memh, GetCompletion& holder);
+  // Flushes the endpoint for `c`: `c` finishes only after every write issued before has
+  // reached the client. A flush that fails fails `c`.
+  void Flush(GetCompletion& c);
+  // Parameters for a UCX request issued for `c` (OnTransferDone reports its completion);
+  // `memh` (if not null) registers the memory it reads.
+  static ucp_request_param_t TransferParams(GetCompletion& c, ucp_mem_h memh);
+  // Takes a reference to `c` for a request just issued with TransferParams(c, ...) if `req`
+  // is in flight (OnTransferDone gives it back); a failed call is returned as a Status.
+  Status Track(GetCompletion& c, ucs_status_ptr_t req, std::string_view call);
+  // Completion callback of a tracked request (user_data: the reference Track leaked).
+  static void OnTransferDone(void* request, ucs_status_t status, void* user_data);
+  // Sets reply item `index` of `get` to `s`'s code (the wire carries no message) and counts
+  // it; a failure while the client is still there is logged (rate-limited).
+  void SetItemStatus(GetCompletion& get, size_t index, const Status& s);
   // Starts reads for waiting Gets, in order, while bounce memory is free.
   void PumpFlashReads();
   // Creates the bounce memory and the reader threads at the first flash hit.
   Status EnsureFlashResources();
   void CollectFlashReads();
   void OnFlashRead(std::unique_ptr<FlashReader::Job> job);
-  // Completion of a chunk's flush or payload send (user_data = the FlashChunk).
-  static void OnChunkPartDone(void* request, ucs_status_t status, void* user_data);
-  void ChunkPartDone(FlashChunk* chunk, ucs_status_t status);
-  // Settles chunks whose flush completed; a Get whose chunks are all settled goes on to its
-  // final flush and reply.
-  void SettleChunks();
-  void MaybeFinishFlashGet(PendingGet* p);
-  void StartFlush(std::unique_ptr<PendingGet> pending);
-  // Completion of a Get's final flush or of a DRAM payload send (user_data = the PendingGet).
-  static void OnGetPartDone(void* request, ucs_status_t status, void* user_data);
-  void GetPartDone(PendingGet* pending, ucs_status_t status);
+  // Drops the parked references (completions finish: bounce memory is freed, replies go out),
+  // then pumps reads that waited for bounce memory; until nothing is parked.
   void FinishGets();
-  // Releases everything `pending` holds and, if `reply`, sends its reply.
-  void CompleteGet(std::unique_ptr<PendingGet> pending, bool reply);
   void CountKeyStatus(StatusCode code);
 
   const int index_;
@@ -233,18 +311,27 @@ class ServerWorker {
   std::unordered_map<ucp_ep_h, std::shared_ptr<Connection>> conns_;
   std::vector<std::shared_ptr<Connection>> ready_;
   std::vector<std::shared_ptr<Connection>> closing_;
-  std::vector<PendingGet*> completed_gets_;
+  // Flash bounce memory (at the first flash hit). Declared before the Get lists below, so
+  // that a chunk that would still finish when they are destroyed frees its slice into it.
+  std::unique_ptr<BounceArena> bounce_;
   size_t gets_in_flight_ = 0;  // decoded and not yet answered (or dropped)
-  // Gets with flash hits, from decode until their final flush; flash_waiting_ lists those
-  // with hits not yet handed to a reader (waiting for bounce memory), in order.
-  std::unordered_map<PendingGet*, std::unique_ptr<PendingGet>> flash_gets_;
-  std::deque<PendingGet*> flash_waiting_;
-  std::vector<FlashChunk*> completed_chunks_;
-  std::unique_ptr<BounceArena> bounce_;  // flash bounce memory (at the first flash hit)
+  // Gets with flash hits not yet handed to a reader (waiting for bounce memory), in order.
+  std::deque<GetRef> flash_waiting_;
+  // References to drop in FinishGets (see GetCompletion), possibly the last ones.
+  std::vector<GetRef> completed_;
   int64_t next_sweep_ns_ = 0;
   // Declared last: destroyed (stopped and joined) first, while everything a read uses lives.
   std::unique_ptr<FlashReader> reader_;
 };
+
+inline ServerWorker::GetRef::GetRef(GetCompletion* c) : c_(c) {
+  if (c_ != nullptr) ++c_->refs_;
+}
+
+// The last reference finishes the completion (its destructor; see GetCompletion).
+inline ServerWorker::GetRef::~GetRef() {
+  if (c_ != nullptr && --c_->refs_ == 0) delete c_;
+}
 
 }  // namespace kvstash::net
 

@@ -222,7 +222,7 @@ TEST_F(FlashFaultTest, CorruptFlashBlockInABatchFailsThatKeyOnly) {
 }
 
 // A client sends Gets of slow flash blocks and disconnects while they are being read. The
-// server drops the results (no puts, no replies) and frees the bounce memory and pins: with
+// server drops the results (no writes, no replies) and frees the bounce memory and pins: with
 // room for only two reads in flight, later Gets would otherwise wait forever.
 TEST_F(FlashFaultTest, ClientGoneWhileItsFlashReadsRunLeaksNothing) {
   ServerOptions so;
@@ -259,7 +259,7 @@ TEST_F(FlashFaultTest, ClientGoneWhileItsFlashReadsRunLeaksNothing) {
   EXPECT_EQ(ts_->server->Stats().connections_active, 1u);
   // Some reads may still be running: they finish for nobody.
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  EXPECT_EQ(ts_->server->Stats().get_bytes_flash, 0u) << "put to a closed connection";
+  EXPECT_EQ(ts_->server->Stats().get_bytes_flash, 0u) << "written to a closed connection";
   fault_->SetHealthy(true);
   // Every flash block reads fine afterwards, through the same (small) bounce memory.
   for (int i = 0; i < 8; ++i) EXPECT_EQ(Check(on_flash[i]), 1) << Key(on_flash[i]);

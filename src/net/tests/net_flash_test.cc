@@ -1,7 +1,7 @@
 // Gets of blocks that live on flash: the server's reader threads read them (BlockStore::
-// ReadIntoV) into its registered bounce memory and the worker puts them from there
-// (docs/ARCHITECTURE.md §4), without blocking its event loop. In-memory flash device, no background
-// threads: the test decides when blocks move to flash.
+// ReadIntoV) into its registered bounce memory and the worker writes them from there
+// (docs/ARCHITECTURE.md §4), without blocking its event loop. In-memory flash device, no
+// background threads: the test decides when blocks move to flash.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -220,8 +220,8 @@ TEST_F(NetFlashTest, FlashHitsLandStraightInAMappedClientBuffer) {
 }
 
 // Four clients at once, each reading batches of 16 keys (8 on flash, 8 in DRAM, interleaved)
-// into one registered buffer; every byte checked. Once with puts into the registered buffer,
-// once with payload messages (the Get path where the endpoint has no native RMA).
+// into one registered buffer; every byte checked. Once with RMA writes into the registered
+// buffer, once with payload messages (the Get path where the endpoint has no native RMA).
 class NetFlashTransferTest : public NetFlashTest,
                              public ::testing::WithParamInterface<ClientOptions::Transfer> {};
 
@@ -321,7 +321,7 @@ TEST_F(NetFlashTest, FlashReadsOfSeveralConnectionsOverlap) {
 }
 
 // One Get of many flash keys is cut into chunks that several reader threads read at once (and
-// each chunk is put as soon as it is read): a server that reads a Get's keys in one job never
+// each chunk is written as soon as it is read): a server that reads a Get's keys in one job never
 // has two device calls inside together.
 TEST_F(NetFlashTest, OneGetsChunksAreReadBySeveralReadersAtOnce) {
   Open(90, {}, /*gated=*/true);
@@ -394,10 +394,10 @@ TEST_F(NetFlashTest, PipelinedGetsWaitForBounceMemoryAndAreServedInChunks) {
   ServerStats st = ts_->server->Stats();
   EXPECT_EQ(st.get_bytes_flash, uint64_t{kGets * kBatch} * kSize);
   EXPECT_EQ(st.key_errors, 0u);
-  EXPECT_EQ(st.put_errors, 0u);
+  EXPECT_EQ(st.get_write_errors, 0u);
 }
 
-// A flash block's pin guards its device region, which the put does not read (it reads the
+// A flash block's pin guards its device region, which the RMA write does not read (it reads the
 // bounce memory): the reader releases it once the block is read. A Get still waiting for a
 // client that does not progress (its flush cannot complete) must not keep the region from
 // being reclaimed: the flash appender, often a worker thread reclaiming DRAM inline, would
@@ -414,7 +414,7 @@ TEST_F(NetFlashTest, AGetWaitingForItsClientDoesNotPinTheFlashRegion) {
   uint64_t reads = mem_->stats().read_ops;
   net::GetRequest req{{{key, buffer_id, 0, kSize}}};
   ASSERT_TRUE(raw->Send(net::EncodeRequest(net::Opcode::kGet, 3, req)));
-  // The peer does not progress from here: the server's put and flush wait for it.
+  // The peer does not progress from here: the server's RMA write and flush wait for it.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (mem_->stats().read_ops == reads && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));

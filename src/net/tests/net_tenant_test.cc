@@ -257,7 +257,7 @@ TEST(LimitsTest, OutstandingRequestsBeyondTheLimitGetResourceExhausted) {
     }
   }
   EXPECT_GE(exhausted, 1) << replies.size() << " replies:" << seen
-                          << " put_errors=" << ts->server->Stats().put_errors;
+                          << " get_write_errors=" << ts->server->Stats().get_write_errors;
   EXPECT_GE(ts->server->Stats().outstanding_rejected, 1u);
 }
 
