@@ -1,10 +1,11 @@
 // BlockStore::Stats(): one snapshot of the engine's counters (engine/store_stats.h), read from
 // where each one lives: the lifecycle's gauges and transition counters, the engine's own
 // atomics, the DRAM regions, and (with a flash tier) the RegionStore, its TRIM pipeline and
-// the admission policy. Also the flash_degraded latch.
+// the admission policy, and the index's own accounting (O(shards)). Also the flash_degraded
+// latch.
 //
-// Not filled here (so reported as 0): index_entries, index_memory_bytes, index_key_bytes
-// and flash_live_bytes.
+// Not filled here (so reported as 0): flash_live_bytes (the RegionStore does not count live
+// value bytes yet).
 #include "admission/admission_policy.h"
 #include "engine/block_store_internal.h"
 
@@ -75,6 +76,10 @@ StoreStats BlockStore::Stats() const {
   s.hits_flash = m.hits_flash.load();
   s.misses = m.misses.load();
   FillDram(m.regions, *m.arena, &s);
+  KeyIndex::MemoryUsage index = m.index.Measure();
+  s.index_entries = index.entries;
+  s.index_key_bytes = index.key_bytes;
+  s.index_memory_bytes = index.slab_bytes + index.table_bytes + index.fixed_bytes;
   s.dram_copies_dropped = m.dram_copies_dropped.load();
   s.dram_payload_memcpy_bytes = m.dram_memcpy_bytes.load();
   s.flash_reinserted = m.reinserted.load();

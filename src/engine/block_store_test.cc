@@ -61,6 +61,42 @@ TEST_F(BlockStoreTest, PutGetRoundTrip) {
   EXPECT_EQ(s.misses, 1u);
 }
 
+// The index counters of Stats() follow what the index holds (they were always 0 once).
+TEST_F(BlockStoreTest, IndexCountersFollowEntriesAndKeyBytes) {
+  EXPECT_EQ(store_->Stats().index_entries, 0u);
+  uint64_t key_bytes = 0;
+  for (int i = 0; i < 200; ++i) {
+    std::string key =
+        "index-counter-" + std::string(static_cast<size_t>(i % 7), 'k') + std::to_string(i);
+    key_bytes += key.size();
+    ASSERT_TRUE(Put(key, "v").ok()) << i;
+  }
+  auto s = store_->Stats();
+  EXPECT_EQ(s.index_entries, 200u);
+  EXPECT_EQ(s.index_key_bytes, key_bytes);
+  EXPECT_GT(s.index_memory_bytes, key_bytes + 200 * 36);  // record headers at least
+  for (int i = 0; i < 50; ++i) {
+    std::string key =
+        "index-counter-" + std::string(static_cast<size_t>(i % 7), 'k') + std::to_string(i);
+    key_bytes -= key.size();
+    ASSERT_TRUE(store_->Delete(0, key).ok()) << i;
+  }
+  s = store_->Stats();
+  EXPECT_EQ(s.index_entries, 150u);
+  EXPECT_EQ(s.index_key_bytes, key_bytes);
+  // The same figures leave under their exported names (kvstash stat --json, /metrics).
+  auto kv = s.ToKeyValues();
+  auto find = [&](const std::string& name) {
+    for (auto& [k, v] : kv) {
+      if (k == name) return v;
+    }
+    ADD_FAILURE() << name;
+    return uint64_t{0};
+  };
+  EXPECT_EQ(find("index_entries"), 150u);
+  EXPECT_EQ(find("index_key_bytes"), key_bytes);
+}
+
 TEST_F(BlockStoreTest, UncommittedIsInvisibleAndBusy) {
   auto a = store_->Allocate(0, "k", 10);
   ASSERT_TRUE(a.ok());

@@ -80,7 +80,7 @@ namespace kvstash {
     "blocks refused by the write budget")                                                      \
   /* Index. */                                                                                 \
   X(index_entries, "index_entries", "entries in the index")                                    \
-  X(index_memory_bytes, "index_memory_bytes", "bytes the index occupies")                      \
+  X(index_memory_bytes, "index_memory_bytes", "bytes the index occupies, keys included")       \
   X(index_key_bytes, "index_key_bytes", "key bytes in the index")
 // clang-format on
 

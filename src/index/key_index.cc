@@ -24,7 +24,7 @@ KeyIndex::MemoryUsage KeyIndex::Measure() {
     m.entries += s.set.size();
     // flat_hash_set: capacity slots of 8 bytes + capacity + 16 control bytes.
     if (s.set.capacity() > 0) m.table_bytes += s.set.capacity() * (sizeof(void*) + 1) + 16;
-    for (const BlockRecord* r : s.set) m.key_bytes += r->key_len;
+    m.key_bytes += s.key_bytes;
     m.slab_bytes += s.slab.mapped_bytes();
     m.live_record_bytes += s.slab.live_bytes();
     m.live_records += s.slab.live_slots();

@@ -66,8 +66,12 @@ class KeyIndex {
       return it == set.end() ? nullptr : *it;
     }
     // REQUIRES: no record with r's key is present.
-    void Insert(BlockRecord* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { set.insert(r); }
-    void Erase(BlockRecord* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { set.erase(r); }
+    void Insert(BlockRecord* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      if (set.insert(r).second) key_bytes += r->key_len;
+    }
+    void Erase(BlockRecord* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      if (set.erase(r) != 0) key_bytes -= r->key_len;
+    }
     size_t size() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return set.size(); }
 
     // Creates a record for a key that hashes to this shard (BlockRecord::New from this
@@ -84,6 +88,7 @@ class KeyIndex {
 
     absl::flat_hash_set<BlockRecord*, RecordHash, RecordEq> set ABSL_GUARDED_BY(mu);
     RecordSlab slab ABSL_GUARDED_BY(mu);
+    uint64_t key_bytes ABSL_GUARDED_BY(mu) = 0;  // of the records in `set`, kept by Insert/Erase
   };
 
   // `shards` must be a power of two.
@@ -143,8 +148,8 @@ class KeyIndex {
                      : 0;
     }
   };
-  // Walks every shard (takes each lock in turn): O(entries) for the key bytes. For stats and
-  // benchmarks.
+  // Visits every shard (takes each lock in turn, briefly): O(shards), so a stats request or a
+  // metrics scrape may call it.
   MemoryUsage Measure();
   uint64_t Size();
 

@@ -150,6 +150,10 @@ for needle in ["blocks_committed", "blocks_allocated", "hits_dram", "hits_flash"
     assert any(needle in k for k in stats), "no counter named *%s*" % needle
 commits = [v for k, v in stats.items() if k.startswith("store.") and k.endswith("commits")]
 assert commits and commits[0] >= 2, "store commits counter: %r" % commits
+live = stats["store.blocks_committed"] + stats["store.blocks_persisted"]
+assert live >= 2 and stats["store.index_entries"] >= live, "index_entries %d, live blocks %d" % (
+    stats["store.index_entries"], live)
+assert stats["store.index_key_bytes"] > 0 and stats["store.index_memory_bytes"] > 0, stats
 PY
 expect_rc 0 "stat table" -- kv stat
 grep -q "store.hits_dram" "$WORK/out" || fail "stat table lacks store.hits_dram"
@@ -184,9 +188,12 @@ if http_get "http://127.0.0.1:$MPORT/metrics" >"$WORK/metrics"; then
   for line in "kvstash_up 1" "# TYPE kvstash_blocks gauge" 'kvstash_blocks{state="committed"}' \
               'kvstash_hits_total{tier="dram"}' 'kvstash_server_requests_total{op="get"}' \
               'kvstash_capacity_bytes{tier="flash"} 134217728' \
+              "# TYPE kvstash_index_entries gauge" \
               "# TYPE kvstash_uptime_seconds gauge"; do
     grep -qF "$line" "$WORK/metrics" || fail "/metrics lacks: $line"
   done
+  awk '$1 == "kvstash_index_entries" && $2 > 0 {found = 1} END {exit !found}' "$WORK/metrics" ||
+    fail "/metrics: kvstash_index_entries is not positive"
   pass "/metrics served"
 else
   fail "GET /metrics failed"
