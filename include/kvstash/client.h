@@ -1,9 +1,9 @@
 // kvstash C++ client (libkvstash): put/get KV-cache blocks on a kvstash server over UCX.
 //
-//   ASSIGN_OR_RETURN(auto client, kvstash::Client::Connect({.server_address = "10.0.0.7:7400"}));
-//   ASSIGN_OR_RETURN(auto buf, client->RegisterBuffer(pool, pool_bytes));  // once
-//   RETURN_IF_ERROR(client->Put("llama@0@0@abc", block));
-//   ASSIGN_OR_RETURN(size_t n, client->Get("llama@0@0@abc", dest));  // dest inside `pool`
+//   KVSTASH_ASSIGN_OR_RETURN(auto client, kvstash::Client::Connect({.server_address =
+//   "10.0.0.7:7400"})); KVSTASH_ASSIGN_OR_RETURN(auto buf, client->RegisterBuffer(pool,
+//   pool_bytes));  // once KVSTASH_RETURN_IF_ERROR(client->Put("llama@0@0@abc", block));
+//   KVSTASH_ASSIGN_OR_RETURN(size_t n, client->Get("llama@0@0@abc", dest));  // dest inside `pool`
 //
 // Data path (docs/PROTOCOL.md): Put = Allocate -> one-sided ucp_put from your buffer into the
 // server's DRAM arena -> flush -> Commit. Get = the server puts the bytes straight into your

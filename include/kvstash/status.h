@@ -123,19 +123,20 @@ void Result<T>::Check() const {
 #define KVSTASH_CONCAT_INNER_(a, b) a##b
 #define KVSTASH_CONCAT_(a, b) KVSTASH_CONCAT_INNER_(a, b)
 
-// Returns from the current function if `expr` (a Status) is not OK.
-#define RETURN_IF_ERROR(expr)                          \
+// Returns from the current function if `expr` (a Status) is not OK. Prefixed, as every macro
+// this public header defines, so that it cannot collide with a user's own (absl, Mooncake).
+#define KVSTASH_RETURN_IF_ERROR(expr)                  \
   do {                                                 \
     ::kvstash::Status kvstash_status_ = (expr);        \
     if (!kvstash_status_.ok()) return kvstash_status_; \
   } while (0)
 
-// ASSIGN_OR_RETURN(auto x, MakeX()): binds the value or returns the error.
-#define ASSIGN_OR_RETURN(lhs, expr) \
-  ASSIGN_OR_RETURN_IMPL_(KVSTASH_CONCAT_(kvstash_result_, __LINE__), lhs, expr)
-#define ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
-  auto tmp = (expr);                           \
-  if (!tmp.ok()) return tmp.status();          \
+// KVSTASH_ASSIGN_OR_RETURN(auto x, MakeX()): binds the value or returns the error.
+#define KVSTASH_ASSIGN_OR_RETURN(lhs, expr) \
+  KVSTASH_ASSIGN_OR_RETURN_IMPL_(KVSTASH_CONCAT_(kvstash_result_, __LINE__), lhs, expr)
+#define KVSTASH_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                                   \
+  if (!tmp.ok()) return tmp.status();                  \
   lhs = std::move(tmp).value()
 
 #endif  // KVSTASH_STATUS_H_

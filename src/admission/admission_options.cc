@@ -29,7 +29,7 @@ Status AdmissionOptions::Validate() const {
 }
 
 Result<std::unique_ptr<AdmissionPolicy>> MakeAdmissionPolicy(const AdmissionOptions& options) {
-  RETURN_IF_ERROR(options.Validate());
+  KVSTASH_RETURN_IF_ERROR(options.Validate());
   std::unique_ptr<AdmissionPolicy> policy;
   if (options.kind == "all") {
     policy = std::make_unique<AdmitAllPolicy>();

@@ -3,7 +3,7 @@
 //
 //   AdmissionOptions o;               // kind "reuse", threshold 2, no write budget
 //   o.budget_bytes_per_sec = 200e6;   // e.g. EnduranceWriteBudget() of the flash device
-//   ASSIGN_OR_RETURN(auto policy, MakeAdmissionPolicy(o));
+//   KVSTASH_ASSIGN_OR_RETURN(auto policy, MakeAdmissionPolicy(o));
 //
 // Thread safety: plain value types; MakeAdmissionPolicy is reentrant.
 #ifndef KVSTASH_ADMISSION_ADMISSION_OPTIONS_H_

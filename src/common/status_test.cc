@@ -13,13 +13,13 @@ Result<int> Half(int x) {
 }
 
 Result<int> Quarter(int x) {
-  ASSIGN_OR_RETURN(int h, Half(x));
-  ASSIGN_OR_RETURN(int q, Half(h));
+  KVSTASH_ASSIGN_OR_RETURN(int h, Half(x));
+  KVSTASH_ASSIGN_OR_RETURN(int q, Half(h));
   return q;
 }
 
 Status CheckEven(int x) {
-  RETURN_IF_ERROR(Half(x).status());
+  KVSTASH_RETURN_IF_ERROR(Half(x).status());
   return Status::Ok();
 }
 

@@ -64,10 +64,10 @@ Result<uint64_t> ResolveFlashBytes(const KvstashdConfig& config) {
   if (!exists && errno != ENOENT) return ErrnoToStatus(errno, "stat " + path);
   uint64_t bytes = config.flash_bytes;
   if (exists && S_ISBLK(st.st_mode)) {
-    ASSIGN_OR_RETURN(uint64_t device_bytes, BlockDeviceBytes(path));
+    KVSTASH_ASSIGN_OR_RETURN(uint64_t device_bytes, BlockDeviceBytes(path));
     bytes = bytes == 0 ? device_bytes : std::min(bytes, device_bytes);
   } else if (bytes == 0) {
-    ASSIGN_OR_RETURN(FsSpace space, QueryFsSpace(path, exists ? &st : nullptr));
+    KVSTASH_ASSIGN_OR_RETURN(FsSpace space, QueryFsSpace(path, exists ? &st : nullptr));
     bytes = AutoFlashBytes(space, config.region_bytes);
     if (bytes < 2 * config.region_bytes) {
       return Status::ResourceExhausted(

@@ -25,13 +25,13 @@ Status CheckRange(std::string_view key, uint64_t v, uint64_t lo, uint64_t hi) {
 Status ValidateServer(const KvstashdConfig& c) {
   auto listen = ParseHostPort(c.listen);
   if (!listen.ok()) return Status::InvalidArgument("server.listen: " + listen.status().message());
-  RETURN_IF_ERROR(CheckRange("server.workers", c.workers, 1, 256));
-  RETURN_IF_ERROR(CheckRange("server.max_connections", c.max_connections, 1, 1 << 20));
-  RETURN_IF_ERROR(CheckRange("server.max_outstanding", c.max_outstanding, 1, 1 << 16));
-  RETURN_IF_ERROR(CheckRange("server.max_batch", c.max_batch, 1, 4096));
-  RETURN_IF_ERROR(CheckRange("server.lease_ms", c.lease_ms, 1, kMaxLeaseMs));
-  RETURN_IF_ERROR(CheckRange("flash.readers", c.flash_readers, 1, 64));
-  RETURN_IF_ERROR(CheckRange("flash.bounce", c.flash_bounce_bytes, 1 << 20, 64ull << 30));
+  KVSTASH_RETURN_IF_ERROR(CheckRange("server.workers", c.workers, 1, 256));
+  KVSTASH_RETURN_IF_ERROR(CheckRange("server.max_connections", c.max_connections, 1, 1 << 20));
+  KVSTASH_RETURN_IF_ERROR(CheckRange("server.max_outstanding", c.max_outstanding, 1, 1 << 16));
+  KVSTASH_RETURN_IF_ERROR(CheckRange("server.max_batch", c.max_batch, 1, 4096));
+  KVSTASH_RETURN_IF_ERROR(CheckRange("server.lease_ms", c.lease_ms, 1, kMaxLeaseMs));
+  KVSTASH_RETURN_IF_ERROR(CheckRange("flash.readers", c.flash_readers, 1, 64));
+  KVSTASH_RETURN_IF_ERROR(CheckRange("flash.bounce", c.flash_bounce_bytes, 1 << 20, 64ull << 30));
   if (c.max_value_bytes > c.region_bytes) {
     return Invalid("server.max_value", FormatSize(c.max_value_bytes),
                    "must be at most dram.region_size (" + FormatSize(c.region_bytes) +
@@ -89,7 +89,7 @@ Status ValidateTenants(const KvstashdConfig& c) {
     if (t.name.empty()) return Status::InvalidArgument(where + ".name must not be empty");
     where = "tenant '" + t.name + "'";
     if (!names.insert(t.name).second) return Status::InvalidArgument(where + " is defined twice");
-    RETURN_IF_ERROR(CheckRange(where + " namespace", t.namespace_id, 1, 65535));
+    KVSTASH_RETURN_IF_ERROR(CheckRange(where + " namespace", t.namespace_id, 1, 65535));
     if (!namespaces.insert(t.namespace_id).second) {
       return Status::InvalidArgument(where + ": namespace " + std::to_string(t.namespace_id) +
                                      " already belongs to another tenant");
@@ -141,10 +141,10 @@ Result<PeerFailureDetection> ParsePeerFailure(std::string_view text) {
 }
 
 Status KvstashdConfig::Validate() const {
-  RETURN_IF_ERROR(ValidateTiers(*this));
-  RETURN_IF_ERROR(ValidateServer(*this));
-  RETURN_IF_ERROR(ValidateAddresses(*this));
-  RETURN_IF_ERROR(ValidateLogLevel(log_level));
+  KVSTASH_RETURN_IF_ERROR(ValidateTiers(*this));
+  KVSTASH_RETURN_IF_ERROR(ValidateServer(*this));
+  KVSTASH_RETURN_IF_ERROR(ValidateAddresses(*this));
+  KVSTASH_RETURN_IF_ERROR(ValidateLogLevel(log_level));
   return ValidateTenants(*this);
 }
 

@@ -32,7 +32,7 @@ Result<uint64_t> ParseCount(const std::string& text, uint64_t max) {
 
 Apply SizeTo(uint64_t KvstashdConfig::*member) {
   return [member](const std::string& text, KvstashdConfig* c) -> Status {
-    ASSIGN_OR_RETURN(c->*member, ParseSize(text));
+    KVSTASH_ASSIGN_OR_RETURN(c->*member, ParseSize(text));
     return Status::Ok();
   };
 }
@@ -47,14 +47,14 @@ Apply StringTo(std::string KvstashdConfig::*member) {
 template <typename T>
 Apply CountTo(T KvstashdConfig::*member) {
   return [member](const std::string& text, KvstashdConfig* c) -> Status {
-    ASSIGN_OR_RETURN(uint64_t v, ParseCount(text, std::numeric_limits<T>::max()));
+    KVSTASH_ASSIGN_OR_RETURN(uint64_t v, ParseCount(text, std::numeric_limits<T>::max()));
     c->*member = static_cast<T>(v);
     return Status::Ok();
   };
 }
 
 Status ApplyPeerFailure(const std::string& text, KvstashdConfig* c) {
-  ASSIGN_OR_RETURN(c->peer_failure, ParsePeerFailure(text));
+  KVSTASH_ASSIGN_OR_RETURN(c->peer_failure, ParsePeerFailure(text));
   return Status::Ok();
 }
 
@@ -65,7 +65,7 @@ Status ApplySharedArena(const std::string& text, KvstashdConfig* c) {
 }
 
 Status ApplyAdmission(const std::string& text, KvstashdConfig* c) {
-  ASSIGN_OR_RETURN(c->admission, ParseAdmissionKind(text));
+  KVSTASH_ASSIGN_OR_RETURN(c->admission, ParseAdmissionKind(text));
   return Status::Ok();
 }
 
@@ -139,14 +139,14 @@ class KvstashdFlags {
 Result<KvstashdArgs> ParseKvstashdArgs(int argc, const char* const* argv) {
   KvstashdFlags flags;
   KvstashdArgs args;
-  RETURN_IF_ERROR(flags.Parse(argc, argv, &args.help));
+  KVSTASH_RETURN_IF_ERROR(flags.Parse(argc, argv, &args.help));
   if (args.help) return args;
   args.config_file = flags.config_file();
   if (!args.config_file.empty()) {
-    RETURN_IF_ERROR(ApplyTomlConfigFile(args.config_file, &args.config));
+    KVSTASH_RETURN_IF_ERROR(ApplyTomlConfigFile(args.config_file, &args.config));
   }
-  RETURN_IF_ERROR(flags.ApplyTo(&args.config));
-  RETURN_IF_ERROR(args.config.Validate());
+  KVSTASH_RETURN_IF_ERROR(flags.ApplyTo(&args.config));
+  KVSTASH_RETURN_IF_ERROR(args.config.Validate());
   return args;
 }
 

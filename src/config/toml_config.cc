@@ -80,7 +80,7 @@ Result<std::string> NodeString(const toml::node& n) {
 template <typename S, typename T>
 Setter<S> Uint(T S::*member) {
   return [member](const toml::node& n, S* s) -> Status {
-    ASSIGN_OR_RETURN(uint64_t v, NodeUint(n, std::numeric_limits<T>::max()));
+    KVSTASH_ASSIGN_OR_RETURN(uint64_t v, NodeUint(n, std::numeric_limits<T>::max()));
     s->*member = static_cast<T>(v);
     return Status::Ok();
   };
@@ -99,7 +99,7 @@ Setter<S> Bool(bool S::*member) {
 template <typename S>
 Setter<S> Size(uint64_t S::*member) {
   return [member](const toml::node& n, S* s) -> Status {
-    ASSIGN_OR_RETURN(s->*member, NodeSize(n));
+    KVSTASH_ASSIGN_OR_RETURN(s->*member, NodeSize(n));
     return Status::Ok();
   };
 }
@@ -107,7 +107,7 @@ Setter<S> Size(uint64_t S::*member) {
 template <typename S>
 Setter<S> String(std::string S::*member) {
   return [member](const toml::node& n, S* s) -> Status {
-    ASSIGN_OR_RETURN(s->*member, NodeString(n));
+    KVSTASH_ASSIGN_OR_RETURN(s->*member, NodeString(n));
     return Status::Ok();
   };
 }
@@ -117,7 +117,7 @@ Status SetFlashSize(const toml::node& n, KvstashdConfig* c) {
     c->flash_bytes = 0;
     return Status::Ok();
   }
-  ASSIGN_OR_RETURN(c->flash_bytes, NodeSize(n));
+  KVSTASH_ASSIGN_OR_RETURN(c->flash_bytes, NodeSize(n));
   return Status::Ok();
 }
 
@@ -128,13 +128,13 @@ Status SetPeerFailure(const toml::node& n, KvstashdConfig* c) {
     return Status::Ok();
   }
   if (n.as_string() == nullptr) return WrongType(n, "true, false, \"auto\", \"on\" or \"off\"");
-  ASSIGN_OR_RETURN(c->peer_failure, ParsePeerFailure(n.as_string()->get()));
+  KVSTASH_ASSIGN_OR_RETURN(c->peer_failure, ParsePeerFailure(n.as_string()->get()));
   return Status::Ok();
 }
 
 Status SetAdmissionKind(const toml::node& n, KvstashdConfig* c) {
-  ASSIGN_OR_RETURN(std::string text, NodeString(n));
-  ASSIGN_OR_RETURN(c->admission, ParseAdmissionKind(text));
+  KVSTASH_ASSIGN_OR_RETURN(std::string text, NodeString(n));
+  KVSTASH_ASSIGN_OR_RETURN(c->admission, ParseAdmissionKind(text));
   return Status::Ok();
 }
 
@@ -214,7 +214,7 @@ class Applier {
     }
     for (const toml::node& entry : *array) {
       TenantConfig tenant;
-      RETURN_IF_ERROR(ApplyTable(*entry.as_table(), "tenant", TenantFields(), &tenant));
+      KVSTASH_RETURN_IF_ERROR(ApplyTable(*entry.as_table(), "tenant", TenantFields(), &tenant));
       config->tenants.push_back(std::move(tenant));
     }
     return Status::Ok();
@@ -224,7 +224,7 @@ class Applier {
     for (auto&& [key, node] : root) {
       std::string_view section = key.str();
       if (section == "tenant") {
-        RETURN_IF_ERROR(ApplyTenants(node, config));
+        KVSTASH_RETURN_IF_ERROR(ApplyTenants(node, config));
         continue;
       }
       const auto& fields = SectionFields(section);
@@ -233,7 +233,7 @@ class Applier {
         return At(node.source(), std::string(section) + ": expected a [" + std::string(section) +
                                      "] table, got " + std::string(TypeName(node)));
       }
-      RETURN_IF_ERROR(ApplyTable(*node.as_table(), section, fields, config));
+      KVSTASH_RETURN_IF_ERROR(ApplyTable(*node.as_table(), section, fields, config));
     }
     return Status::Ok();
   }
@@ -266,8 +266,8 @@ Status ApplyTomlConfigFile(const std::string& path, KvstashdConfig* config) {
 
 Result<KvstashdConfig> ParseKvstashdConfigToml(std::string_view text) {
   KvstashdConfig config;
-  RETURN_IF_ERROR(ApplyTomlConfig(text, "<string>", &config));
-  RETURN_IF_ERROR(config.Validate());
+  KVSTASH_RETURN_IF_ERROR(ApplyTomlConfig(text, "<string>", &config));
+  KVSTASH_RETURN_IF_ERROR(config.Validate());
   return config;
 }
 

@@ -44,7 +44,7 @@ Result<std::unique_ptr<DramArena>> CreateArena(const StoreOptions& options) {
   if (!options.arena_allocator) {
     return DramArena::Create(bytes, options.try_hugepages, options.prefault);
   }
-  ASSIGN_OR_RETURN(ArenaMemory memory, options.arena_allocator(bytes));
+  KVSTASH_ASSIGN_OR_RETURN(ArenaMemory memory, options.arena_allocator(bytes));
   if (memory.size < bytes) {
     if (memory.release) memory.release();
     return Status::Internal("arena allocator returned less than asked");
@@ -55,14 +55,14 @@ Result<std::unique_ptr<DramArena>> CreateArena(const StoreOptions& options) {
 }  // namespace
 
 Result<std::unique_ptr<BlockStore>> BlockStore::Create(const StoreOptions& options) {
-  RETURN_IF_ERROR(options.Validate());
-  ASSIGN_OR_RETURN(std::unique_ptr<DramArena> arena, CreateArena(options));
+  KVSTASH_RETURN_IF_ERROR(options.Validate());
+  KVSTASH_ASSIGN_OR_RETURN(std::unique_ptr<DramArena> arena, CreateArena(options));
   std::unique_ptr<BlockStore> store(new BlockStore(options));
   store->impl_ = std::make_unique<Impl>(options, std::move(arena));
   Impl* impl = store->impl_.get();
   if (!options.flash.path.empty() || options.flash_device != nullptr) {
-    ASSIGN_OR_RETURN(impl->flash,
-                     FlashTier::Create(options.flash, options.flash_device, options.clock,
+    KVSTASH_ASSIGN_OR_RETURN(
+        impl->flash, FlashTier::Create(options.flash, options.flash_device, options.clock,
                                        [impl](const DroppedEntry& e) { impl->OnFlashDrop(e); }));
   }
   if (options.background) impl->maintenance = std::thread([impl] { impl->MaintenanceLoop(); });
@@ -128,7 +128,7 @@ Result<Allocation> BlockStore::Impl::TryAllocate(const KeyRef& k, uint64_t size,
 }
 
 Result<Allocation> BlockStore::Allocate(NamespaceId ns, std::string_view key, uint64_t size) {
-  RETURN_IF_ERROR(ValidateKey(key));
+  KVSTASH_RETURN_IF_ERROR(ValidateKey(key));
   if (size == 0 || size > impl_->opts.max_value_bytes) {
     return Status::InvalidArgument("value size must be 1.." +
                                    std::to_string(impl_->opts.max_value_bytes) + " bytes, got " +
@@ -149,7 +149,7 @@ Result<Allocation> BlockStore::Allocate(NamespaceId ns, std::string_view key, ui
 
 Status BlockStore::Commit(NamespaceId ns, std::string_view key, ArenaOffset offset,
                           std::optional<Checksum> checksum) {
-  RETURN_IF_ERROR(ValidateKey(key));
+  KVSTASH_RETURN_IF_ERROR(ValidateKey(key));
   KeyRef k(ns, key);
   Shard& shard = impl_->index.ShardFor(k);
   MutexLock lock(&shard.mu);
@@ -162,7 +162,7 @@ Status BlockStore::Commit(NamespaceId ns, std::string_view key, ArenaOffset offs
     impl_->EndAllocation(shard, r, Transition::kExpire);
     return Status::LeaseExpired("lease expired before commit; the allocation was aborted");
   }
-  RETURN_IF_ERROR(impl_->life.Apply(r, Transition::kCommit));
+  KVSTASH_RETURN_IF_ERROR(impl_->life.Apply(r, Transition::kCommit));
   r->set_flash_location(BlockRecord::kNoLocation);  // the lease deadline is done with
   if (checksum) {
     r->checksum = checksum->value();
@@ -173,7 +173,7 @@ Status BlockStore::Commit(NamespaceId ns, std::string_view key, ArenaOffset offs
 }
 
 Status BlockStore::Abort(NamespaceId ns, std::string_view key, ArenaOffset offset) {
-  RETURN_IF_ERROR(ValidateKey(key));
+  KVSTASH_RETURN_IF_ERROR(ValidateKey(key));
   KeyRef k(ns, key);
   Shard& shard = impl_->index.ShardFor(k);
   MutexLock lock(&shard.mu);
@@ -188,7 +188,7 @@ Status BlockStore::Abort(NamespaceId ns, std::string_view key, ArenaOffset offse
 // ---- delete and exists ---------------------------------------------------------------------
 
 Status BlockStore::Delete(NamespaceId ns, std::string_view key) {
-  RETURN_IF_ERROR(ValidateKey(key));
+  KVSTASH_RETURN_IF_ERROR(ValidateKey(key));
   KeyRef k(ns, key);
   Shard& shard = impl_->index.ShardFor(k);
   MutexLock lock(&shard.mu);
@@ -198,7 +198,7 @@ Status BlockStore::Delete(NamespaceId ns, std::string_view key) {
   bool had_flash = r->in_flash();
   uint64_t flash_loc = had_flash ? r->flash_location() : BlockRecord::kNoLocation;
   uint64_t size = r->size;
-  RETURN_IF_ERROR(impl_->life.Apply(r, Transition::kDelete));
+  KVSTASH_RETURN_IF_ERROR(impl_->life.Apply(r, Transition::kDelete));
   shard.Erase(r);
   if (r->in_dram()) {
     impl_->regions.RemoveLive(impl_->regions.RegionOf(ArenaOffset(r->dram_loc)), r->size);

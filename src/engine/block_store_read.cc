@@ -13,7 +13,7 @@ using engine_internal::Shard;
 using engine_internal::ValidateKey;
 
 Result<BlockPin> BlockStore::Lookup(NamespaceId ns, std::string_view key) {
-  RETURN_IF_ERROR(ValidateKey(key));
+  KVSTASH_RETURN_IF_ERROR(ValidateKey(key));
   Impl& m = *impl_;
   m.lookups.fetch_add(1, std::memory_order_relaxed);
   KeyRef k(ns, key);

@@ -33,19 +33,19 @@ Result<std::unique_ptr<FlashTier>> FlashTier::Create(const FlashOptions& options
     d.create = !is_block;  // a regular file is created (and sized) if absent
     d.queue_depth = options.queue_depth;
     d.direct_io = options.direct_io;
-    ASSIGN_OR_RETURN(tier->owned_device_, UringDevice::Open(d));
+    KVSTASH_ASSIGN_OR_RETURN(tier->owned_device_, UringDevice::Open(d));
     tier->device_ = tier->owned_device_.get();
   }
   AdmissionOptions a = options.admission;
   a.clock = clock;
-  ASSIGN_OR_RETURN(tier->admission_, MakeAdmissionPolicy(a));
+  KVSTASH_ASSIGN_OR_RETURN(tier->admission_, MakeAdmissionPolicy(a));
   RegionStoreOptions r = options.regions;
   r.on_drop = std::move(on_drop);
   if (r.trim.clock == nullptr) r.trim.clock = clock;
   if (tier->device_->size() / r.region_bytes > kRegionMask + 1) {
     return Status::InvalidArgument("flash device has more than 2^20 regions: raise region size");
   }
-  ASSIGN_OR_RETURN(tier->store_, RegionStore::Create(r, tier->device_));
+  KVSTASH_ASSIGN_OR_RETURN(tier->store_, RegionStore::Create(r, tier->device_));
   return tier;
 }
 
@@ -72,12 +72,12 @@ Result<FlashLocation> FlashTier::Unpack(uint64_t packed, uint64_t value_bytes) c
 
 Result<uint64_t> FlashTier::Persist(NamespaceId ns, std::string_view key,
                                     std::span<const std::byte> value, Checksum checksum) {
-  ASSIGN_OR_RETURN(FlashLocation loc, store_->Append(ns, key, value, checksum));
+  KVSTASH_ASSIGN_OR_RETURN(FlashLocation loc, store_->Append(ns, key, value, checksum));
   return Pack(loc);
 }
 
 Result<RegionPin> FlashTier::Pin(uint64_t packed, uint64_t value_bytes) {
-  ASSIGN_OR_RETURN(FlashLocation loc, Unpack(packed, value_bytes));
+  KVSTASH_ASSIGN_OR_RETURN(FlashLocation loc, Unpack(packed, value_bytes));
   return store_->Pin(loc);
 }
 

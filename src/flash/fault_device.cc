@@ -113,7 +113,8 @@ void FaultInjectionDevice::FlipBits(std::span<std::byte> data, uint32_t flips, u
 Status FaultInjectionDevice::DoPartial(const IoRequest& r, const Plan& plan, bool write) {
   if (plan.prefix > 0) {
     auto prefix = r.buffer.first(plan.prefix);
-    RETURN_IF_ERROR(write ? inner_->Write(r.offset, prefix) : inner_->Read(r.offset, prefix));
+    KVSTASH_RETURN_IF_ERROR(write ? inner_->Write(r.offset, prefix)
+                                  : inner_->Read(r.offset, prefix));
   }
   const std::string what = std::to_string(plan.prefix) + " of " + std::to_string(r.buffer.size()) +
                            " bytes at offset " + std::to_string(r.offset.value());
@@ -198,7 +199,7 @@ Status FaultInjectionDevice::DiscardImpl(DeviceOffset offset, uint64_t len, bool
   }
   if (delay.count() > 0) std::this_thread::sleep_for(delay);
   if (fail) return Status::IOError("injected discard error (EIO)");
-  RETURN_IF_ERROR(inner_->Discard(offset, len));
+  KVSTASH_RETURN_IF_ERROR(inner_->Discard(offset, len));
   *unsupported = !inner_->discard_supported();
   return Status::Ok();
 }

@@ -197,7 +197,7 @@ Status PrepareProbeFile(const std::string& path, uint64_t bytes) {
   o.size = bytes / 4096 * 4096;
   o.create = true;
   o.queue_depth = 8;
-  ASSIGN_OR_RETURN(std::unique_ptr<Device> dev, UringDevice::Open(o));
+  KVSTASH_ASSIGN_OR_RETURN(std::unique_ptr<Device> dev, UringDevice::Open(o));
   constexpr uint64_t kChunk = 1 << 20;
   AlignedBuffer buf = AllocateAligned(kChunk * 8);
   if (!buf) return Status::ResourceExhausted("probe buffer allocation");
@@ -208,25 +208,25 @@ Status PrepareProbeFile(const std::string& path, uint64_t bytes) {
       const uint64_t len = std::min(kChunk, dev->size() - off);
       batch.push_back(IoRequest{DeviceOffset(off), {buf.get() + i * kChunk, len}, {}});
     }
-    RETURN_IF_ERROR(dev->WriteV(batch));
+    KVSTASH_RETURN_IF_ERROR(dev->WriteV(batch));
   }
   return Status::Ok();
 }
 
 Result<IoProbeResult> ProbeIo(const IoProbeOptions& options) {
-  RETURN_IF_ERROR(options.Validate());
+  KVSTASH_RETURN_IF_ERROR(options.Validate());
   UniqueFd fd(::open(options.path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC));
   if (!fd.valid()) return ErrnoToStatus(errno, "open " + options.path);
-  ASSIGN_OR_RETURN(ProbeTarget target, DescribeProbeTarget(options.path));
+  KVSTASH_ASSIGN_OR_RETURN(ProbeTarget target, DescribeProbeTarget(options.path));
   const uint64_t span = std::min(options.bytes, target.size_bytes);
   if (span < options.block_bytes) {
     return Status::InvalidArgument(options.path + " is smaller than one probe block");
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<UringRing> ring, UringRing::Create(options.queue_depth));
+  KVSTASH_ASSIGN_OR_RETURN(std::unique_ptr<UringRing> ring, UringRing::Create(options.queue_depth));
   IoProbeResult result;
   result.options = options;
   ProbeLoop loop(options, fd.get(), span, ring.get());
-  RETURN_IF_ERROR(loop.Run(&result));
+  KVSTASH_RETURN_IF_ERROR(loop.Run(&result));
   return result;
 }
 

@@ -26,7 +26,7 @@ Status MemoryDeviceOptions::Validate() const {
 }
 
 Result<std::unique_ptr<MemoryDevice>> MemoryDevice::Create(const MemoryDeviceOptions& options) {
-  RETURN_IF_ERROR(options.Validate());
+  KVSTASH_RETURN_IF_ERROR(options.Validate());
   // MAP_NORESERVE: a large test device costs only the pages actually written.
   void* p = mmap(nullptr, options.size, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

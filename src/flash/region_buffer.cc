@@ -77,7 +77,7 @@ Result<Bounce> BouncePool::Acquire(uint64_t bytes) {
       return b;
     }
   }
-  ASSIGN_OR_RETURN(b.buf_, AlignedBuffer::Create(kPage << cls));
+  KVSTASH_ASSIGN_OR_RETURN(b.buf_, AlignedBuffer::Create(kPage << cls));
   return b;
 }
 

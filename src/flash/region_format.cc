@@ -158,7 +158,7 @@ Result<RegionHeader> SealRegionImage(RegionHeader h, std::span<const EntryRecord
   h.table_bytes = table_bytes;
   h.table_checksum = ComputeChecksum(table.first(table_bytes));
   h.used_bytes = table_offset + padded;
-  RETURN_IF_ERROR(EncodeRegionHeader(h, image.first(kFormatBlockBytes)));
+  KVSTASH_RETURN_IF_ERROR(EncodeRegionHeader(h, image.first(kFormatBlockBytes)));
   return h;
 }
 
@@ -173,7 +173,7 @@ Status VerifyValue(std::span<const std::byte> value, Checksum expected) {
 
 Result<std::vector<ParsedEntry>> ParseRegion(std::span<const std::byte> image,
                                              uint64_t region_bytes) {
-  ASSIGN_OR_RETURN(RegionHeader rh, DecodeRegionHeader(image, region_bytes));
+  KVSTASH_ASSIGN_OR_RETURN(RegionHeader rh, DecodeRegionHeader(image, region_bytes));
   if (image.size() < rh.used_bytes) {
     return Status::DataLoss("region image shorter than used_bytes " +
                             std::to_string(rh.used_bytes));

@@ -38,7 +38,7 @@ double RegionStoreStats::host_write_amplification() const {
 
 Result<std::unique_ptr<RegionStore>> RegionStore::Create(const RegionStoreOptions& options,
                                                          Device* device) {
-  RETURN_IF_ERROR(options.Validate());
+  KVSTASH_RETURN_IF_ERROR(options.Validate());
   if (device == nullptr) return Status::InvalidArgument("region store needs a device");
   if (kFormatBlockBytes % device->io_alignment() != 0) {
     return Status::InvalidArgument("device alignment " + std::to_string(device->io_alignment()) +
@@ -50,9 +50,9 @@ Result<std::unique_ptr<RegionStore>> RegionStore::Create(const RegionStoreOption
                                    " bytes cannot hold regions of " +
                                    std::to_string(options.region_bytes));
   }
-  if (options.discard_on_create) RETURN_IF_ERROR(DiscardAll(*device));
+  if (options.discard_on_create) KVSTASH_RETURN_IF_ERROR(DiscardAll(*device));
   std::unique_ptr<RegionStore> store(new RegionStore(options, device, static_cast<uint32_t>(num)));
-  RETURN_IF_ERROR(store->Init());
+  KVSTASH_RETURN_IF_ERROR(store->Init());
   return store;
 }
 
@@ -70,10 +70,10 @@ RegionStore::RegionStore(const RegionStoreOptions& options, Device* device, uint
 Status RegionStore::Init() {
   TrimPipelineOptions trim = options_.trim;
   trim.background_thread = options_.background_flush;
-  ASSIGN_OR_RETURN(trim_, TrimPipeline::Create(device_, trim, nullptr, &states_));
+  KVSTASH_ASSIGN_OR_RETURN(trim_, TrimPipeline::Create(device_, trim, nullptr, &states_));
   MutexLock lock(&mu_);
   for (uint32_t i = 0; i < options_.write_buffers; ++i) {
-    ASSIGN_OR_RETURN(AlignedBuffer mem, AlignedBuffer::Create(options_.region_bytes));
+    KVSTASH_ASSIGN_OR_RETURN(AlignedBuffer mem, AlignedBuffer::Create(options_.region_bytes));
     buffers_.push_back(std::make_unique<WriteBuffer>());
     buffers_.back()->mem = std::move(mem);
   }
@@ -113,7 +113,7 @@ Result<FlashLocation> RegionStore::Append(NamespaceId ns, std::string_view key,
   }
   const uint64_t extent = ValueExtentBytes(value.size());
   MutexLock lock(&append_mu_);
-  RETURN_IF_ERROR(EnsureOpenRegion(extent, EntryRecordBytes(key.size())));
+  KVSTASH_RETURN_IF_ERROR(EnsureOpenRegion(extent, EntryRecordBytes(key.size())));
   std::span<std::byte> dst = open_buffer_->mem.span().subspan(open_cursor_, extent);
   if (!value.empty()) std::memcpy(dst.data(), value.data(), value.size());
   std::memset(dst.data() + value.size(), 0, extent - value.size());
@@ -146,13 +146,13 @@ Status RegionStore::EnsureOpenRegion(uint64_t extent_bytes, uint64_t record_byte
           options_.region_bytes) {
     return Status::Ok();
   }
-  if (open_ >= 0) RETURN_IF_ERROR(SealOpen());
+  if (open_ >= 0) KVSTASH_RETURN_IF_ERROR(SealOpen());
   return OpenRegion();
 }
 
 Status RegionStore::OpenRegion() {
   WriteBuffer* buf = AcquireBuffer();
-  ASSIGN_OR_RETURN(RegionId id, AcquireFreeRegion());
+  KVSTASH_ASSIGN_OR_RETURN(RegionId id, AcquireFreeRegion());
   MutexLock lock(&mu_);
   Region& r = regions_[id.value()];
   r.state = State::kOpen;
@@ -258,7 +258,7 @@ Status RegionStore::SealOpen() {
     h.region = RegionId(index);
     h.sequence = r.sequence;
     h.region_bytes = options_.region_bytes;
-    ASSIGN_OR_RETURN(h, SealRegionImage(h, records, r.used_bytes, r.buffer->mem.span()));
+    KVSTASH_ASSIGN_OR_RETURN(h, SealRegionImage(h, records, r.used_bytes, r.buffer->mem.span()));
     r.used_bytes = h.used_bytes;
     r.state = State::kWriting;
     if (options_.background_flush) {

@@ -73,7 +73,7 @@ Result<double> RawBandwidth(const Args& a, IoPattern pattern, uint32_t block, ui
   o.queue_depth = qd;
   o.pattern = pattern;
   o.seconds = a.seconds;
-  ASSIGN_OR_RETURN(IoProbeResult r, ProbeIo(o));
+  KVSTASH_ASSIGN_OR_RETURN(IoProbeResult r, ProbeIo(o));
   return r.bytes_per_sec();
 }
 
@@ -82,7 +82,7 @@ Result<std::unique_ptr<RegionStore>> OpenStore(const Args& a, std::unique_ptr<De
   uo.path = a.path;
   uo.size = a.size;
   uo.queue_depth = kQueueDepth;
-  ASSIGN_OR_RETURN(*dev, UringDevice::Open(uo));
+  KVSTASH_ASSIGN_OR_RETURN(*dev, UringDevice::Open(uo));
   RegionStoreOptions o;  // 64 MiB regions, 2 write buffers, background flush
   o.write_io_bytes = kWriteIo;
   o.discard_on_create = false;
@@ -108,10 +108,10 @@ Result<std::vector<Entry>> FillAndReport(const Args& a, RegionStore& store, Devi
   double t0 = Now();
   for (int i = 0; uint64_t(i) * block < target; ++i) {
     std::string key = "bench@" + std::to_string(block) + "@" + std::to_string(i);
-    ASSIGN_OR_RETURN(FlashLocation loc, store.Append(0, key, value, sum));
+    KVSTASH_ASSIGN_OR_RETURN(FlashLocation loc, store.Append(0, key, value, sum));
     entries.push_back(Entry{std::move(key), loc});
   }
-  RETURN_IF_ERROR(store.Flush());
+  KVSTASH_RETURN_IF_ERROR(store.Flush());
   double secs = Now() - t0;
   const uint64_t written = dev.stats().write_bytes - before;
   RegionStoreStats st = store.stats();
@@ -129,7 +129,7 @@ Result<double> StoreReads(const Args& a, RegionStore& store, const std::vector<E
                           uint32_t block, uint32_t qd) {
   std::vector<AlignedBuffer> dest;
   for (uint32_t i = 0; i < qd; ++i) {
-    ASSIGN_OR_RETURN(AlignedBuffer b, AlignedBuffer::Create(block));
+    KVSTASH_ASSIGN_OR_RETURN(AlignedBuffer b, AlignedBuffer::Create(block));
     dest.push_back(std::move(b));
   }
   std::vector<FlashRead> reads(qd);
@@ -141,7 +141,7 @@ Result<double> StoreReads(const Args& a, RegionStore& store, const std::vector<E
       const Entry& e = entries[rng() % entries.size()];
       reads[i] = FlashRead{e.loc, 0, e.key, dest[i].span(), Status::Ok()};
     }
-    RETURN_IF_ERROR(store.ReadV(reads));
+    KVSTASH_RETURN_IF_ERROR(store.ReadV(reads));
     bytes += uint64_t(qd) * block;
     t = Now();
   }
@@ -175,15 +175,15 @@ Result<double> StoreReadsThreaded(const Args& a, RegionStore& store,
   double secs = Now() - t0;
   uint64_t total = 0;
   for (uint32_t t = 0; t < qd; ++t) {
-    RETURN_IF_ERROR(errors[t]);
+    KVSTASH_RETURN_IF_ERROR(errors[t]);
     total += bytes[t];
   }
   return total / secs;
 }
 
 Status Run(const Args& a) {
-  RETURN_IF_ERROR(PrepareProbeFile(a.path, a.size));
-  ASSIGN_OR_RETURN(ProbeTarget target, DescribeProbeTarget(a.path));
+  KVSTASH_RETURN_IF_ERROR(PrepareProbeFile(a.path, a.size));
+  KVSTASH_ASSIGN_OR_RETURN(ProbeTarget target, DescribeProbeTarget(a.path));
   std::printf(
       "conditions: path=%s fs=%s source=%s size=%llu MiB block_device=%d "
       "region=64 MiB write_io=%u KiB device_qd=%u O_DIRECT io_uring, %.1fs per point, "
@@ -191,18 +191,18 @@ Status Run(const Args& a) {
       a.path.c_str(), target.filesystem.c_str(), target.mount_source.c_str(),
       (unsigned long long)(a.size / kMiB), target.is_block_device, kWriteIo >> 10, kQueueDepth,
       a.seconds, a.reps);
-  ASSIGN_OR_RETURN(double raw_write,
-                   RawBandwidth(a, IoPattern::kSequentialWrite, kWriteIo, kQueueDepth));
+  KVSTASH_ASSIGN_OR_RETURN(double raw_write,
+                           RawBandwidth(a, IoPattern::kSequentialWrite, kWriteIo, kQueueDepth));
   for (uint32_t block : {128u << 10, 1u << 20}) {
     std::unique_ptr<Device> dev;
-    ASSIGN_OR_RETURN(auto store, OpenStore(a, &dev));
-    ASSIGN_OR_RETURN(auto entries, FillAndReport(a, *store, *dev, block, raw_write));
+    KVSTASH_ASSIGN_OR_RETURN(auto store, OpenStore(a, &dev));
+    KVSTASH_ASSIGN_OR_RETURN(auto entries, FillAndReport(a, *store, *dev, block, raw_write));
     for (uint32_t qd : {1u, 8u, 32u}) {
       std::vector<double> raws, batches, threads;
       for (int rep = 0; rep < a.reps; ++rep) {
-        ASSIGN_OR_RETURN(double r, RawBandwidth(a, IoPattern::kRandomRead, block, qd));
-        ASSIGN_OR_RETURN(double b, StoreReads(a, *store, entries, block, qd));
-        ASSIGN_OR_RETURN(double t, StoreReadsThreaded(a, *store, entries, block, qd));
+        KVSTASH_ASSIGN_OR_RETURN(double r, RawBandwidth(a, IoPattern::kRandomRead, block, qd));
+        KVSTASH_ASSIGN_OR_RETURN(double b, StoreReads(a, *store, entries, block, qd));
+        KVSTASH_ASSIGN_OR_RETURN(double t, StoreReadsThreaded(a, *store, entries, block, qd));
         raws.push_back(r);
         batches.push_back(b);
         threads.push_back(t);

@@ -46,7 +46,7 @@ Status RegionStore::CheckLocationLocked(const FlashLocation& loc,
 
 Result<RegionPin> RegionStore::Pin(const FlashLocation& location) {
   MutexLock lock(&mu_);
-  RETURN_IF_ERROR(CheckLocationLocked(location));
+  KVSTASH_RETURN_IF_ERROR(CheckLocationLocked(location));
   ++regions_[location.region.value()].pins;
   RegionPin pin;
   pin.store_ = this;

@@ -34,7 +34,7 @@ Result<std::unique_ptr<TrimPipeline>> TrimPipeline::Create(Device* device,
                                                            TrimDoneCallback on_done,
                                                            RegionStates* states) {
   if (device == nullptr) return Status::InvalidArgument("trim pipeline needs a device");
-  RETURN_IF_ERROR(options.Validate());
+  KVSTASH_RETURN_IF_ERROR(options.Validate());
   if (!IsAligned(options.max_discard_bytes, device->io_alignment())) {
     return Status::InvalidArgument("max_discard_bytes " +
                                    std::to_string(options.max_discard_bytes) +
@@ -66,7 +66,7 @@ Status TrimPipeline::Enqueue(RegionId region, DeviceOffset offset, uint64_t len)
     return Status::InvalidArgument("trim extent [" + std::to_string(off) + ", +" +
                                    std::to_string(len) + ") unaligned, empty or out of range");
   }
-  if (states_ != nullptr) RETURN_IF_ERROR(states_->BeginTrim(region));
+  if (states_ != nullptr) KVSTASH_RETURN_IF_ERROR(states_->BeginTrim(region));
   Status s;
   {
     MutexLock lock(&mu_);
@@ -228,7 +228,8 @@ Status DiscardAll(Device& device, uint64_t chunk_bytes) {
                                    " not a positive multiple of the device alignment");
   }
   for (uint64_t off = 0; off < device.size() && device.discard_supported(); off += chunk_bytes) {
-    RETURN_IF_ERROR(device.Discard(DeviceOffset(off), std::min(chunk_bytes, device.size() - off)));
+    KVSTASH_RETURN_IF_ERROR(
+        device.Discard(DeviceOffset(off), std::min(chunk_bytes, device.size() - off)));
   }
   return Status::Ok();
 }

@@ -89,12 +89,12 @@ Status UringDeviceOptions::Validate() const {
 }
 
 Result<std::unique_ptr<Device>> UringDevice::Open(const UringDeviceOptions& options) {
-  ASSIGN_OR_RETURN(std::unique_ptr<UringDevice> device, OpenUring(options));
+  KVSTASH_ASSIGN_OR_RETURN(std::unique_ptr<UringDevice> device, OpenUring(options));
   return std::unique_ptr<Device>(std::move(device));
 }
 
 Result<std::unique_ptr<UringDevice>> UringDevice::OpenUring(const UringDeviceOptions& options) {
-  RETURN_IF_ERROR(options.Validate());
+  KVSTASH_RETURN_IF_ERROR(options.Validate());
   int flags = O_RDWR | O_CLOEXEC;
   if (options.direct_io) flags |= O_DIRECT;
   if (options.create) flags |= O_CREAT;
@@ -114,12 +114,12 @@ Result<std::unique_ptr<UringDevice>> UringDevice::OpenUring(const UringDeviceOpt
       Status::InvalidArgument(options.path + " is neither a regular file nor a block device");
   if (S_ISBLK(st.st_mode)) geometry = BlockDeviceGeometry(fd.get(), options);
   if (S_ISREG(st.st_mode)) geometry = RegularFileGeometry(fd.get(), st, options);
-  RETURN_IF_ERROR(geometry.status());
+  KVSTASH_RETURN_IF_ERROR(geometry.status());
   if (geometry->size == 0) return Status::InvalidArgument(options.path + " has size 0");
   std::unique_ptr<UringDevice> device(new UringDevice(
       std::move(fd), options, geometry->size, geometry->alignment, geometry->is_block_device));
   // Create the first ring now so that io_uring being unavailable fails Open, not the first I/O.
-  ASSIGN_OR_RETURN(std::unique_ptr<PooledRing> ring, device->AcquireRing());
+  KVSTASH_ASSIGN_OR_RETURN(std::unique_ptr<PooledRing> ring, device->AcquireRing());
   device->ReleaseRing(std::move(ring));
   return device;
 }
@@ -149,7 +149,7 @@ Result<std::unique_ptr<UringDevice::PooledRing>> UringDevice::AcquireRing() {
     index = rings_made_++;
   }
   const uint32_t entries = inject_.ring_entries != 0 ? inject_.ring_entries : queue_depth_;
-  ASSIGN_OR_RETURN(std::unique_ptr<UringRing> ring, UringRing::Create(entries));
+  KVSTASH_ASSIGN_OR_RETURN(std::unique_ptr<UringRing> ring, UringRing::Create(entries));
   counters_.rings_created.fetch_add(1, std::memory_order_relaxed);
   auto pooled = std::make_unique<PooledRing>();
   pooled->ring = std::move(ring);

@@ -70,7 +70,7 @@ Status ExporterOptions::Validate() const {
 Result<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(const ExporterOptions& options,
                                                                 SampleSource source,
                                                                 HealthCheck health) {
-  RETURN_IF_ERROR(options.Validate());
+  KVSTASH_RETURN_IF_ERROR(options.Validate());
   auto impl = std::make_unique<Impl>();
   impl->address = *ParseHostPort(options.listen);
   impl->source = std::move(source);

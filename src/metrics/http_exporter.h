@@ -1,7 +1,7 @@
 // MetricsExporter: serves GET /metrics (Prometheus text) and GET /healthz over HTTP on its own
 // thread (cpp-httplib). Each scrape calls the sample source once, on an HTTP thread.
 //
-//   ASSIGN_OR_RETURN(auto exporter, MetricsExporter::Start({.listen = "127.0.0.1:9400"},
+//   KVSTASH_ASSIGN_OR_RETURN(auto exporter, MetricsExporter::Start({.listen = "127.0.0.1:9400"},
 //                                                          [&] { return Samples(); }));
 //   ...
 //   exporter->Stop();  // or let it go out of scope

@@ -101,7 +101,7 @@ Result<std::string> RenderPrometheusText(std::span<const MetricSample> samples) 
   std::map<std::string, Family> families;
   std::set<std::string> series;
   for (const MetricSample& s : samples) {
-    RETURN_IF_ERROR(CheckSample(s));
+    KVSTASH_RETURN_IF_ERROR(CheckSample(s));
     auto [it, inserted] = families.try_emplace(s.name, Family{s.type, s.help, {}});
     if (inserted) order.push_back(s.name);
     Family& f = it->second;

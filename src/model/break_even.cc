@@ -32,18 +32,18 @@ double FlashDollarsPerSec(const ModelInputs& in) {
 ModelInputs::ModelInputs() : model(FindModelPreset("Llama-3.1-70B").value()) {}
 
 Status ModelInputs::Validate() const {
-  RETURN_IF_ERROR(model.Validate());
-  RETURN_IF_ERROR(CheckPositive(prefill_tokens_per_sec, "prefill_tokens_per_sec"));
-  RETURN_IF_ERROR(CheckPositive(load_bytes_per_sec, "load_bytes_per_sec"));
+  KVSTASH_RETURN_IF_ERROR(model.Validate());
+  KVSTASH_RETURN_IF_ERROR(CheckPositive(prefill_tokens_per_sec, "prefill_tokens_per_sec"));
+  KVSTASH_RETURN_IF_ERROR(CheckPositive(load_bytes_per_sec, "load_bytes_per_sec"));
   if (!std::isfinite(load_latency_sec) || load_latency_sec < 0) {
     return Status::InvalidArgument("model input load_latency_sec must be finite and >= 0");
   }
   if (block_tokens == 0) return Status::InvalidArgument("model input block_tokens is 0");
-  RETURN_IF_ERROR(CheckPositive(gpu_dollars_per_hour, "gpu_dollars_per_hour"));
-  RETURN_IF_ERROR(CheckPositive(flash_capacity_bytes, "flash_capacity_bytes"));
-  RETURN_IF_ERROR(CheckPositive(flash_dwpd, "flash_dwpd"));
-  RETURN_IF_ERROR(CheckPositive(flash_warranty_years, "flash_warranty_years"));
-  RETURN_IF_ERROR(CheckPositive(flash_price_dollars, "flash_price_dollars"));
+  KVSTASH_RETURN_IF_ERROR(CheckPositive(gpu_dollars_per_hour, "gpu_dollars_per_hour"));
+  KVSTASH_RETURN_IF_ERROR(CheckPositive(flash_capacity_bytes, "flash_capacity_bytes"));
+  KVSTASH_RETURN_IF_ERROR(CheckPositive(flash_dwpd, "flash_dwpd"));
+  KVSTASH_RETURN_IF_ERROR(CheckPositive(flash_warranty_years, "flash_warranty_years"));
+  KVSTASH_RETURN_IF_ERROR(CheckPositive(flash_price_dollars, "flash_price_dollars"));
   return CheckPositive(flash_write_bytes_per_sec, "flash_write_bytes_per_sec");
 }
 
@@ -89,8 +89,8 @@ double BreakEvenReuseProbability(const ModelInputs& in) {
 Result<EnduranceThreshold> EnduranceAdmissionThreshold(const ModelInputs& in,
                                                        double incoming_bytes_per_sec,
                                                        std::span<const double> fraction_at_least) {
-  RETURN_IF_ERROR(in.Validate());
-  RETURN_IF_ERROR(CheckPositive(incoming_bytes_per_sec, "incoming_bytes_per_sec"));
+  KVSTASH_RETURN_IF_ERROR(in.Validate());
+  KVSTASH_RETURN_IF_ERROR(CheckPositive(incoming_bytes_per_sec, "incoming_bytes_per_sec"));
   if (fraction_at_least.empty() || fraction_at_least.size() > 15) {
     return Status::InvalidArgument("fraction_at_least needs 1..15 entries");
   }
@@ -113,8 +113,8 @@ Result<EnduranceThreshold> EnduranceAdmissionThreshold(const ModelInputs& in,
 
 Result<double> MinReuseProbabilityToAdmit(const ModelInputs& in, double incoming_bytes_per_sec,
                                           std::span<const double> block_reuse_probabilities) {
-  RETURN_IF_ERROR(in.Validate());
-  RETURN_IF_ERROR(CheckPositive(incoming_bytes_per_sec, "incoming_bytes_per_sec"));
+  KVSTASH_RETURN_IF_ERROR(in.Validate());
+  KVSTASH_RETURN_IF_ERROR(CheckPositive(incoming_bytes_per_sec, "incoming_bytes_per_sec"));
   if (block_reuse_probabilities.empty()) {
     return Status::InvalidArgument("block_reuse_probabilities is empty");
   }

@@ -13,7 +13,7 @@ std::span<const uint64_t> DefaultContextLengths() {
 
 Result<std::vector<BreakEvenRow>> BreakEvenTable(const ModelInputs& inputs,
                                                  std::span<const uint64_t> context_tokens) {
-  RETURN_IF_ERROR(inputs.Validate());
+  KVSTASH_RETURN_IF_ERROR(inputs.Validate());
   std::vector<BreakEvenRow> rows;
   rows.reserve(context_tokens.size());
   for (uint64_t tokens : context_tokens) {

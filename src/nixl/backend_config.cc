@@ -85,20 +85,20 @@ Status ApplyAddress(const std::unordered_map<std::string, std::string>& params,
 Status ApplyNumbers(const std::unordered_map<std::string, std::string>& params,
                     const EnvLookup& env, ClientOptions* out) {
   if (auto v = Lookup(params, env, kNamespace)) {
-    ASSIGN_OR_RETURN(uint64_t ns, ParseUnsigned(kNamespace, *v, UINT16_MAX));
+    KVSTASH_ASSIGN_OR_RETURN(uint64_t ns, ParseUnsigned(kNamespace, *v, UINT16_MAX));
     out->namespace_id = static_cast<uint16_t>(ns);
   }
   constexpr uint64_t kMaxMs = 24ull * 3600 * 1000;
   if (auto v = Lookup(params, env, kTimeoutMs)) {
-    ASSIGN_OR_RETURN(uint64_t ms, ParseUnsigned(kTimeoutMs, *v, kMaxMs));
+    KVSTASH_ASSIGN_OR_RETURN(uint64_t ms, ParseUnsigned(kTimeoutMs, *v, kMaxMs));
     out->timeout = std::chrono::milliseconds(ms);
   }
   if (auto v = Lookup(params, env, kConnectTimeoutMs)) {
-    ASSIGN_OR_RETURN(uint64_t ms, ParseUnsigned(kConnectTimeoutMs, *v, kMaxMs));
+    KVSTASH_ASSIGN_OR_RETURN(uint64_t ms, ParseUnsigned(kConnectTimeoutMs, *v, kMaxMs));
     out->connect_timeout = std::chrono::milliseconds(ms);
   }
   if (auto v = Lookup(params, env, kSendChecksums)) {
-    ASSIGN_OR_RETURN(out->send_checksums, ParseBool(kSendChecksums, *v));
+    KVSTASH_ASSIGN_OR_RETURN(out->send_checksums, ParseBool(kSendChecksums, *v));
   }
   return Status::Ok();
 }
@@ -120,13 +120,13 @@ EnvLookup NoEnv() {
 Result<BackendConfig> ParseBackendConfig(const std::unordered_map<std::string, std::string>& params,
                                          const EnvLookup& env) {
   BackendConfig cfg;
-  RETURN_IF_ERROR(ApplyAddress(params, env, &cfg.client));
-  RETURN_IF_ERROR(ApplyNumbers(params, env, &cfg.client));
+  KVSTASH_RETURN_IF_ERROR(ApplyAddress(params, env, &cfg.client));
+  KVSTASH_RETURN_IF_ERROR(ApplyNumbers(params, env, &cfg.client));
   if (auto v = Lookup(params, env, kToken)) cfg.client.token = *v;
   if (auto v = Lookup(params, env, kOnExisting)) {
-    ASSIGN_OR_RETURN(cfg.on_existing, ParsePolicy(*v));
+    KVSTASH_ASSIGN_OR_RETURN(cfg.on_existing, ParsePolicy(*v));
   }
-  RETURN_IF_ERROR(cfg.client.Validate());
+  KVSTASH_RETURN_IF_ERROR(cfg.client.Validate());
   for (const auto& [key, value] : params) {
     if (!KnownKeys().contains(key)) cfg.ignored_keys.push_back(key);
   }

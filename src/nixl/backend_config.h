@@ -1,8 +1,8 @@
 // BackendConfig: the custom parameters of the KVSTASH NIXL backend, parsed from the
 // string -> string map NIXL hands to createBackend() (docs/NIXL.md, "Backend parameters").
 //
-//   ASSIGN_OR_RETURN(BackendConfig cfg, ParseBackendConfig(params, GetEnvLookup()));
-//   ASSIGN_OR_RETURN(auto client, Client::Connect(cfg.client));
+//   KVSTASH_ASSIGN_OR_RETURN(BackendConfig cfg, ParseBackendConfig(params, GetEnvLookup()));
+//   KVSTASH_ASSIGN_OR_RETURN(auto client, Client::Connect(cfg.client));
 //
 // Precedence for each setting: the explicit parameter, then the KVSTASH_* environment
 // variable named in docs/NIXL.md (so a consumer that only knows the OBJ plugin's parameters

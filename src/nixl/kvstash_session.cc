@@ -6,7 +6,7 @@
 namespace kvstash::nixl {
 
 Result<std::unique_ptr<Session>> Session::Create(const BackendConfig& config) {
-  ASSIGN_OR_RETURN(std::unique_ptr<Client> client, Client::Connect(config.client));
+  KVSTASH_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, Client::Connect(config.client));
   return std::unique_ptr<Session>(new Session(config, std::move(client)));
 }
 
@@ -31,7 +31,8 @@ Result<LocalRegion*> Session::RegisterLocal(MemKind kind, uintptr_t addr, size_t
   region->kind = kind;
   region->addr = addr;
   region->len = len;
-  ASSIGN_OR_RETURN(region->handle, client_->RegisterBuffer(reinterpret_cast<void*>(addr), len));
+  KVSTASH_ASSIGN_OR_RETURN(region->handle,
+                           client_->RegisterBuffer(reinterpret_cast<void*>(addr), len));
   LocalRegion* raw = region.get();
   std::lock_guard<std::mutex> lock(mu_);
   locals_.emplace(raw, std::move(region));
@@ -40,7 +41,7 @@ Result<LocalRegion*> Session::RegisterLocal(MemKind kind, uintptr_t addr, size_t
 
 Result<ObjectTarget*> Session::RegisterObject(std::string_view meta_info, uint64_t dev_id,
                                               uint64_t len) {
-  ASSIGN_OR_RETURN(std::string key, ObjectKeyFor(meta_info, dev_id));
+  KVSTASH_ASSIGN_OR_RETURN(std::string key, ObjectKeyFor(meta_info, dev_id));
   auto target = std::make_unique<ObjectTarget>(ObjectTarget{std::move(key), len});
   ObjectTarget* raw = target.get();
   std::lock_guard<std::mutex> lock(mu_);

@@ -1,9 +1,9 @@
 // Session: everything the KVSTASH NIXL backend does, with no NIXL type in sight. The NIXL
 // engine (kvstash_backend.h) only converts NIXL descriptors to these calls and back.
 //
-//   ASSIGN_OR_RETURN(auto s, Session::Create(config));       // connects to kvstashd
-//   ASSIGN_OR_RETURN(LocalRegion* pool, s->RegisterLocal(MemKind::kDram, addr, len));
-//   ASSIGN_OR_RETURN(ObjectTarget* obj, s->RegisterObject("llama@0@0@abc", 7, len));
+//   KVSTASH_ASSIGN_OR_RETURN(auto s, Session::Create(config));       // connects to kvstashd
+//   KVSTASH_ASSIGN_OR_RETURN(LocalRegion* pool, s->RegisterLocal(MemKind::kDram, addr, len));
+//   KVSTASH_ASSIGN_OR_RETURN(ObjectTarget* obj, s->RegisterObject("llama@0@0@abc", 7, len));
 //   std::unique_ptr<XferRequest> req;
 //   XferOutcome o = s->Prepare(XferOp::kWrite, MemKind::kDram, MemKind::kObject, descs, &req);
 //

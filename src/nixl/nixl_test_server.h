@@ -1,7 +1,7 @@
 // TestServer: a real kvstash server (BlockStore + net Server) inside a test or benchmark
 // process, on a kernel-chosen 127.0.0.1 port. Test-only: links into test targets alone.
 //
-//   ASSIGN_OR_RETURN(auto server, TestServer::Start(256 << 20));
+//   KVSTASH_ASSIGN_OR_RETURN(auto server, TestServer::Start(256 << 20));
 //   config.client.server_address = server->address();   // "127.0.0.1:<port>"
 //   server->Stop();                                       // clients now see Unavailable
 //

@@ -41,15 +41,15 @@ Result<std::unique_ptr<InProcessServer>> InProcessServer::Start(uint64_t dram_by
   so.dram_bytes = dram_bytes;
   so.dram_region_bytes = dram_bytes < (256ull << 20) ? (8ull << 20) : (64ull << 20);
   so.max_value_bytes = so.dram_region_bytes;
-  ASSIGN_OR_RETURN(s->store_, BlockStore::Create(so));
+  KVSTASH_ASSIGN_OR_RETURN(s->store_, BlockStore::Create(so));
   ServerOptions sv;
   sv.listen_host = "127.0.0.1";
   sv.listen_port = 0;
   sv.workers = workers;
   sv.max_value_bytes = so.max_value_bytes;
   sv.peer_failure = s->shm_ ? PeerFailureDetection::kOff : PeerFailureDetection::kOn;
-  ASSIGN_OR_RETURN(s->server_, Server::Create(sv, s->store_.get()));
-  RETURN_IF_ERROR(s->server_->Start());
+  KVSTASH_ASSIGN_OR_RETURN(s->server_, Server::Create(sv, s->store_.get()));
+  KVSTASH_RETURN_IF_ERROR(s->server_->Start());
   return s;
 }
 

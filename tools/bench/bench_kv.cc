@@ -22,11 +22,11 @@ struct Matrix {
 
 Result<Matrix> ParseMatrix(const KvSweepOptions& o) {
   Matrix m;
-  ASSIGN_OR_RETURN(m.ops, ParseWordList("--ops", o.ops, {"get", "put"}));
-  ASSIGN_OR_RETURN(m.tiers, ParseWordList("--tiers", o.tiers, {"dram", "flash"}));
-  ASSIGN_OR_RETURN(m.sizes, ParseSizeList("--block-sizes", o.block_sizes));
-  ASSIGN_OR_RETURN(m.batches, ParseCountList("--batches", o.batches, 4096));
-  ASSIGN_OR_RETURN(m.concurrency, ParseCountList("--concurrency", o.concurrency, 256));
+  KVSTASH_ASSIGN_OR_RETURN(m.ops, ParseWordList("--ops", o.ops, {"get", "put"}));
+  KVSTASH_ASSIGN_OR_RETURN(m.tiers, ParseWordList("--tiers", o.tiers, {"dram", "flash"}));
+  KVSTASH_ASSIGN_OR_RETURN(m.sizes, ParseSizeList("--block-sizes", o.block_sizes));
+  KVSTASH_ASSIGN_OR_RETURN(m.batches, ParseCountList("--batches", o.batches, 4096));
+  KVSTASH_ASSIGN_OR_RETURN(m.concurrency, ParseCountList("--concurrency", o.concurrency, 256));
   return m;
 }
 
@@ -105,7 +105,7 @@ Status RunPoints(const KvSweepOptions& o, const Matrix& m, const ClientOptions& 
             b.batch = batch;
             b.queue_depth = conc;
             b.count = PointCount(per_point, bs, tier == "dram" ? dram : 0);
-            ASSIGN_OR_RETURN(nlohmann::ordered_json p, MeasureKv(client, b));
+            KVSTASH_ASSIGN_OR_RETURN(nlohmann::ordered_json p, MeasureKv(client, b));
             AddRatios((*out)["limits"], &p);
             if (!o.json) PrintPoint(p);
             (*out)["points"].push_back(std::move(p));
@@ -129,22 +129,22 @@ void PrintHeader(const nlohmann::ordered_json& out) {
 }  // namespace
 
 Result<nlohmann::ordered_json> RunKvSweep(const GlobalOptions& global, const KvSweepOptions& o) {
-  ASSIGN_OR_RETURN(Matrix m, ParseMatrix(o));
-  ASSIGN_OR_RETURN(uint64_t per_point, ParseSize(o.bytes_per_point));
-  ASSIGN_OR_RETURN(nlohmann::ordered_json limits, MeasureSweepLimits(o, m));
+  KVSTASH_ASSIGN_OR_RETURN(Matrix m, ParseMatrix(o));
+  KVSTASH_ASSIGN_OR_RETURN(uint64_t per_point, ParseSize(o.bytes_per_point));
+  KVSTASH_ASSIGN_OR_RETURN(nlohmann::ordered_json limits, MeasureSweepLimits(o, m));
   std::unique_ptr<InProcessServer> local;
   ClientOptions client;
   if (o.in_process) {
-    ASSIGN_OR_RETURN(uint64_t dram, ParseSize(o.in_process_dram));
-    ASSIGN_OR_RETURN(local, InProcessServer::Start(dram, 1));
+    KVSTASH_ASSIGN_OR_RETURN(uint64_t dram, ParseSize(o.in_process_dram));
+    KVSTASH_ASSIGN_OR_RETURN(local, InProcessServer::Start(dram, 1));
     client = local->client_options();
   } else {
-    ASSIGN_OR_RETURN(client, global.ToClientOptions());
+    KVSTASH_ASSIGN_OR_RETURN(client, global.ToClientOptions());
   }
   StatsMap stats;
   {
-    ASSIGN_OR_RETURN(auto c, Client::Connect(client));
-    ASSIGN_OR_RETURN(stats, c->Stats());
+    KVSTASH_ASSIGN_OR_RETURN(auto c, Client::Connect(client));
+    KVSTASH_ASSIGN_OR_RETURN(stats, c->Stats());
   }
   uint64_t dram = StatValue(stats, "store.dram_capacity_bytes");
   nlohmann::ordered_json out;
@@ -158,7 +158,7 @@ Result<nlohmann::ordered_json> RunKvSweep(const GlobalOptions& global, const KvS
   out["limits"] = std::move(limits);
   out["points"] = nlohmann::ordered_json::array();
   if (!o.json) PrintHeader(out);
-  RETURN_IF_ERROR(RunPoints(o, m, client, per_point, dram, &out));
+  KVSTASH_RETURN_IF_ERROR(RunPoints(o, m, client, per_point, dram, &out));
   return out;
 }
 

@@ -49,10 +49,11 @@ nlohmann::ordered_json IoJson(const IoProbeResult& r) {
 
 // Random reads and sequential writes at every (block size, depth) on a fully written file.
 Result<nlohmann::ordered_json> MeasureIo(const LimitsOptions& o) {
-  ASSIGN_OR_RETURN(uint64_t span, ParseSize(o.probe_size));
-  ASSIGN_OR_RETURN(std::vector<uint64_t> sizes, ParseSizeList("--block-sizes", o.block_sizes));
-  ASSIGN_OR_RETURN(std::vector<uint32_t> depths,
-                   ParseCountList("--queue-depths", o.queue_depths, 4096));
+  KVSTASH_ASSIGN_OR_RETURN(uint64_t span, ParseSize(o.probe_size));
+  KVSTASH_ASSIGN_OR_RETURN(std::vector<uint64_t> sizes,
+                           ParseSizeList("--block-sizes", o.block_sizes));
+  KVSTASH_ASSIGN_OR_RETURN(std::vector<uint32_t> depths,
+                           ParseCountList("--queue-depths", o.queue_depths, 4096));
   std::filesystem::path path(o.flash_path);
   std::error_code ec;
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
@@ -62,8 +63,8 @@ Result<nlohmann::ordered_json> MeasureIo(const LimitsOptions& o) {
                                    " is a block device: the write probe destroys its contents; "
                                    "pass --allow-device-write if that is intended");
   }
-  RETURN_IF_ERROR(PrepareProbeFile(o.flash_path, span));
-  ASSIGN_OR_RETURN(ProbeTarget target, DescribeProbeTarget(o.flash_path));
+  KVSTASH_RETURN_IF_ERROR(PrepareProbeFile(o.flash_path, span));
+  KVSTASH_ASSIGN_OR_RETURN(ProbeTarget target, DescribeProbeTarget(o.flash_path));
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
   for (IoPattern pattern : {IoPattern::kRandomRead, IoPattern::kSequentialWrite}) {
     for (uint64_t bs : sizes) {
@@ -75,7 +76,7 @@ Result<nlohmann::ordered_json> MeasureIo(const LimitsOptions& o) {
         p.queue_depth = qd;
         p.pattern = pattern;
         p.seconds = o.seconds;
-        ASSIGN_OR_RETURN(IoProbeResult r, ProbeIo(p));
+        KVSTASH_ASSIGN_OR_RETURN(IoProbeResult r, ProbeIo(p));
         results.push_back(IoJson(r));
       }
     }
@@ -111,7 +112,7 @@ Status LimitsOptions::Validate() const {
 }
 
 Result<nlohmann::ordered_json> MeasureLimits(const LimitsOptions& o) {
-  RETURN_IF_ERROR(o.Validate());
+  KVSTASH_RETURN_IF_ERROR(o.Validate());
   nlohmann::ordered_json j;
   j["kind"] = "limits";
   j["machine"] = MachineJson();
@@ -119,12 +120,13 @@ Result<nlohmann::ordered_json> MeasureLimits(const LimitsOptions& o) {
   if (threads == 0) threads = std::max<uint32_t>(1, j["machine"]["nproc"].get<uint32_t>());
   j["memcpy"] = MeasureMemcpy(threads, o.seconds);
   if (o.tcp) {
-    ASSIGN_OR_RETURN(TcpProbeResult tcp, ProbeLoopbackTcp(4ull << 20, std::max(0.3, o.seconds)));
+    KVSTASH_ASSIGN_OR_RETURN(TcpProbeResult tcp,
+                             ProbeLoopbackTcp(4ull << 20, std::max(0.3, o.seconds)));
     j["tcp_loopback"] = {
         {"gbps", tcp.gbps()}, {"write_bytes", tcp.write_bytes}, {"seconds", tcp.seconds}};
   }
   if (o.io) {
-    ASSIGN_OR_RETURN(j["io"], MeasureIo(o));
+    KVSTASH_ASSIGN_OR_RETURN(j["io"], MeasureIo(o));
   }
   return j;
 }

@@ -30,7 +30,7 @@ class ReuseRunner {
   ReuseRunner(std::unique_ptr<Client> c, uint64_t block) : client_(std::move(c)), block_(block) {}
   Status Prepare() {
     memory_.assign(block_ * kMaxConversationBlocks, std::byte{0});
-    ASSIGN_OR_RETURN(buffer_, client_->RegisterBuffer(memory_.data(), memory_.size()));
+    KVSTASH_ASSIGN_OR_RETURN(buffer_, client_->RegisterBuffer(memory_.data(), memory_.size()));
     return Status::Ok();
   }
   Status Request(const std::string& prefix, const std::vector<uint64_t>& ids, RatePoint* p);
@@ -50,14 +50,14 @@ Status ReuseRunner::Request(const std::string& prefix, const std::vector<uint64_
   std::vector<std::string_view> keys(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) keys[i] = names[i] = prefix + std::to_string(ids[i]);
   auto start = SteadyClock::now();
-  ASSIGN_OR_RETURN(size_t n, client_->LongestPrefix(keys));
+  KVSTASH_ASSIGN_OR_RETURN(size_t n, client_->LongestPrefix(keys));
   p->lookup_lat.push_back((SteadyClock::now() - start).count());
   n = std::min(n, keys.size());
   if (n > 0) {
     std::vector<GetItem> gets(n);
     for (size_t i = 0; i < n; ++i) gets[i] = {keys[i], {memory_.data() + i * block_, block_}};
     auto g = SteadyClock::now();
-    ASSIGN_OR_RETURN(std::vector<Result<size_t>> got, client_->GetBatch(gets));
+    KVSTASH_ASSIGN_OR_RETURN(std::vector<Result<size_t>> got, client_->GetBatch(gets));
     uint64_t ns = (SteadyClock::now() - g).count();
     p->get_lat.push_back(ns);
     p->get_ns += ns;
@@ -74,7 +74,7 @@ Status ReuseRunner::Request(const std::string& prefix, const std::vector<uint64_
     puts.push_back({keys[i], {memory_.data() + i * block_, block_}});
   }
   if (!puts.empty()) {
-    ASSIGN_OR_RETURN(std::vector<Status> st, client_->PutBatch(puts));
+    KVSTASH_ASSIGN_OR_RETURN(std::vector<Status> st, client_->PutBatch(puts));
     for (const Status& s : st) p->errors += !s.ok() && !s.Is(StatusCode::kAlreadyExists);
   }
   p->refs += keys.size();
@@ -138,14 +138,14 @@ nlohmann::ordered_json PointJson(double rate, RatePoint* p, const StatsMap& befo
 Result<ModelInputs> Inputs(const ReuseOptions& o, const nlohmann::ordered_json& point,
                            bool model_load) {
   ModelInputs in;
-  ASSIGN_OR_RETURN(in.model, FindModelPreset(o.model));
+  KVSTASH_ASSIGN_OR_RETURN(in.model, FindModelPreset(o.model));
   in.prefill_tokens_per_sec = o.prefill_tokens_per_sec;
   in.block_tokens = kTraceBlockTokens;
   double gbps = point["get_gbps"].get<double>();
   double lookup = point["latency_lookup"]["p50_us"].get<double>();
   if (!model_load && gbps > 0) in.load_bytes_per_sec = gbps * 1e9;
   if (!model_load && lookup > 0) in.load_latency_sec = lookup * 1e-6;
-  RETURN_IF_ERROR(in.Validate());
+  KVSTASH_RETURN_IF_ERROR(in.Validate());
   return in;
 }
 
@@ -165,17 +165,17 @@ Result<nlohmann::ordered_json> RunRate(ReuseRunner* runner, const ReuseOptions& 
                                        const std::string& prefix, uint64_t seed) {
   ReuseWorkload workload(rate, o.first_blocks, o.turn_blocks, kMaxConversationBlocks, seed);
   RatePoint p;
-  ASSIGN_OR_RETURN(StatsMap before, runner->client()->Stats());
+  KVSTASH_ASSIGN_OR_RETURN(StatsMap before, runner->client()->Stats());
   uint64_t max_id = 0;
   for (uint32_t i = 0; i < o.requests; ++i) {
     ReuseWorkload::Request r = workload.Next();
     for (uint64_t id : r.blocks) max_id = std::max(max_id, id + 1);
-    RETURN_IF_ERROR(runner->Request(prefix, r.blocks, &p));
+    KVSTASH_RETURN_IF_ERROR(runner->Request(prefix, r.blocks, &p));
   }
-  ASSIGN_OR_RETURN(StatsMap after, runner->client()->Stats());
+  KVSTASH_ASSIGN_OR_RETURN(StatsMap after, runner->client()->Stats());
   nlohmann::ordered_json j = PointJson(rate, &p, before, after);
-  ASSIGN_OR_RETURN(ModelInputs measured, Inputs(o, j, false));
-  ASSIGN_OR_RETURN(ModelInputs nominal, Inputs(o, j, true));
+  KVSTASH_ASSIGN_OR_RETURN(ModelInputs measured, Inputs(o, j, false));
+  KVSTASH_ASSIGN_OR_RETURN(ModelInputs nominal, Inputs(o, j, true));
   AddModel(measured, "", &j);
   AddModel(nominal, "_at_model_load", &j);
   runner->Delete(prefix, max_id);
@@ -185,18 +185,18 @@ Result<nlohmann::ordered_json> RunRate(ReuseRunner* runner, const ReuseOptions& 
 }  // namespace
 
 Result<nlohmann::ordered_json> RunReuseSweep(const GlobalOptions& global, const ReuseOptions& o) {
-  ASSIGN_OR_RETURN(std::vector<double> rates, ParseNumberList("--rates", o.rates, 0, 1));
-  ASSIGN_OR_RETURN(uint64_t block, ParseSize(o.block_bytes));
+  KVSTASH_ASSIGN_OR_RETURN(std::vector<double> rates, ParseNumberList("--rates", o.rates, 0, 1));
+  KVSTASH_ASSIGN_OR_RETURN(uint64_t block, ParseSize(o.block_bytes));
   if (block < 16 || block > (16ull << 20))
     return Status::InvalidArgument("--block-bytes: 16B..16MiB");
   if (o.requests == 0 || o.first_blocks == 0 || o.first_blocks > kMaxConversationBlocks) {
     return Status::InvalidArgument("--requests >= 1, --first-blocks in 1..32");
   }
-  ASSIGN_OR_RETURN(ModelShape shape, FindModelPreset(o.model));
-  ASSIGN_OR_RETURN(ClientOptions co, global.ToClientOptions());
-  ASSIGN_OR_RETURN(std::unique_ptr<Client> client, Client::Connect(co));
+  KVSTASH_ASSIGN_OR_RETURN(ModelShape shape, FindModelPreset(o.model));
+  KVSTASH_ASSIGN_OR_RETURN(ClientOptions co, global.ToClientOptions());
+  KVSTASH_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, Client::Connect(co));
   ReuseRunner runner(std::move(client), block);
-  RETURN_IF_ERROR(runner.Prepare());
+  KVSTASH_RETURN_IF_ERROR(runner.Prepare());
   nlohmann::ordered_json out;
   out["kind"] = "reuse";
   out["label"] = o.label;
@@ -216,8 +216,9 @@ Result<nlohmann::ordered_json> RunReuseSweep(const GlobalOptions& global, const 
   }
   std::string run = "reuse/" + RunNonce() + "/";
   for (size_t k = 0; k < rates.size(); ++k) {
-    ASSIGN_OR_RETURN(nlohmann::ordered_json j,
-                     RunRate(&runner, o, rates[k], run + std::to_string(k) + "/", o.seed + k));
+    KVSTASH_ASSIGN_OR_RETURN(
+        nlohmann::ordered_json j,
+        RunRate(&runner, o, rates[k], run + std::to_string(k) + "/", o.seed + k));
     if (!o.json) PrintPoint(j);
     out["points"].push_back(std::move(j));
   }

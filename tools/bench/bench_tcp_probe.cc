@@ -74,7 +74,7 @@ Result<TcpProbeResult> ProbeLoopbackTcp(uint64_t write_bytes, double seconds) {
   Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (listener.get() < 0) return SysError("socket");
   sockaddr_in addr;
-  RETURN_IF_ERROR(Listen(listener, &addr));
+  KVSTASH_RETURN_IF_ERROR(Listen(listener, &addr));
   Fd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (client.get() < 0) return SysError("socket");
   if (::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {

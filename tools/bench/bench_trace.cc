@@ -70,7 +70,7 @@ Status TraceReplay::Prepare(const std::vector<TraceRequest>& requests) {
   size_t most = 1;
   for (const TraceRequest& r : requests) most = std::max(most, r.hash_ids.size());
   memory_.assign(most * block_, std::byte{0});
-  ASSIGN_OR_RETURN(buffer_, client_->RegisterBuffer(memory_.data(), memory_.size()));
+  KVSTASH_ASSIGN_OR_RETURN(buffer_, client_->RegisterBuffer(memory_.data(), memory_.size()));
   return Status::Ok();
 }
 
@@ -85,7 +85,7 @@ Status TraceReplay::GetRun(const std::vector<std::string_view>& keys, const Trac
   std::vector<GetItem> items(n);
   for (size_t i = 0; i < n; ++i) items[i] = {keys[i], {memory_.data() + i * block_, block_}};
   auto start = SteadyClock::now();
-  ASSIGN_OR_RETURN(std::vector<Result<size_t>> got, client_->GetBatch(items));
+  KVSTASH_ASSIGN_OR_RETURN(std::vector<Result<size_t>> got, client_->GetBatch(items));
   uint64_t ns = NanosSince(start);
   get_ns_.push_back(ns);
   get_nanos_ += ns;
@@ -115,7 +115,7 @@ Status TraceReplay::PutRest(const std::vector<std::string_view>& keys, const Tra
     items.push_back({keys[i], {block, BlockBytes(r, i)}});
   }
   auto start = SteadyClock::now();
-  ASSIGN_OR_RETURN(std::vector<Status> statuses, client_->PutBatch(items));
+  KVSTASH_ASSIGN_OR_RETURN(std::vector<Status> statuses, client_->PutBatch(items));
   put_ns_.push_back(NanosSince(start));
   for (const Status& s : statuses) {
     if (s.Is(StatusCode::kAlreadyExists)) {
@@ -134,11 +134,11 @@ Status TraceReplay::ReplayOne(const TraceRequest& r) {
   for (size_t i = 0; i < names.size(); ++i)
     keys[i] = names[i] = prefix_ + std::to_string(r.hash_ids[i]);
   auto start = SteadyClock::now();
-  ASSIGN_OR_RETURN(size_t n, client_->LongestPrefix(keys));
+  KVSTASH_ASSIGN_OR_RETURN(size_t n, client_->LongestPrefix(keys));
   lookup_ns_.push_back(NanosSince(start));
   n = std::min(n, keys.size());
-  if (n > 0) RETURN_IF_ERROR(GetRun(keys, r, n));
-  if (n < keys.size()) RETURN_IF_ERROR(PutRest(keys, r, n));
+  if (n > 0) KVSTASH_RETURN_IF_ERROR(GetRun(keys, r, n));
+  if (n < keys.size()) KVSTASH_RETURN_IF_ERROR(PutRest(keys, r, n));
   request_ns_.push_back(NanosSince(start));
   references_ += keys.size();
   ++requests_;
@@ -190,7 +190,7 @@ Status ReplayAll(TraceReplay* replay, const std::vector<TraceRequest>& requests,
           start + std::chrono::duration<double, std::milli>((r.timestamp_ms - t0) / time_scale);
       std::this_thread::sleep_until(std::chrono::time_point_cast<SteadyClock::duration>(due));
     }
-    RETURN_IF_ERROR(replay->ReplayOne(r));
+    KVSTASH_RETURN_IF_ERROR(replay->ReplayOne(r));
   }
   return Status::Ok();
 }
@@ -198,8 +198,8 @@ Status ReplayAll(TraceReplay* replay, const std::vector<TraceRequest>& requests,
 Result<nlohmann::ordered_json> LruReference(const TraceOptions& o,
                                             const std::vector<TraceRequest>& requests,
                                             uint64_t capacity_blocks) {
-  ASSIGN_OR_RETURN(std::vector<double> fractions,
-                   ParseNumberList("--lru-fractions", o.lru_fractions, 0, 1));
+  KVSTASH_ASSIGN_OR_RETURN(std::vector<double> fractions,
+                           ParseNumberList("--lru-fractions", o.lru_fractions, 0, 1));
   TraceHitRatios same = SimulateLru(requests, capacity_blocks);
   nlohmann::ordered_json j;
   j["unique_blocks"] = same.unique_blocks;
@@ -233,7 +233,7 @@ nlohmann::ordered_json StatsDeltas(const StatsMap& before, const StatsMap& after
 }
 
 Result<nlohmann::ordered_json> Scaling(const TraceOptions& o, uint64_t block) {
-  ASSIGN_OR_RETURN(ModelShape model, FindModelPreset(o.model));
+  KVSTASH_ASSIGN_OR_RETURN(ModelShape model, FindModelPreset(o.model));
   uint64_t real = kTraceBlockTokens * model.KvBytesPerToken();
   return nlohmann::ordered_json{
       {"model", model.name},
@@ -289,20 +289,20 @@ Status TraceOptions::Validate(uint64_t* block) const {
 
 Result<nlohmann::ordered_json> RunTraceReplay(const GlobalOptions& global, const TraceOptions& o) {
   uint64_t block = 0;
-  RETURN_IF_ERROR(o.Validate(&block));
-  ASSIGN_OR_RETURN(nlohmann::ordered_json scaling, Scaling(o, block));
-  ASSIGN_OR_RETURN(std::vector<TraceRequest> requests, LoadTrace(o.trace, o.max_requests));
-  ASSIGN_OR_RETURN(ClientOptions co, global.ToClientOptions());
-  ASSIGN_OR_RETURN(std::unique_ptr<Client> client, Client::Connect(co));
+  KVSTASH_RETURN_IF_ERROR(o.Validate(&block));
+  KVSTASH_ASSIGN_OR_RETURN(nlohmann::ordered_json scaling, Scaling(o, block));
+  KVSTASH_ASSIGN_OR_RETURN(std::vector<TraceRequest> requests, LoadTrace(o.trace, o.max_requests));
+  KVSTASH_ASSIGN_OR_RETURN(ClientOptions co, global.ToClientOptions());
+  KVSTASH_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, Client::Connect(co));
   TraceReplay replay(std::move(client), block, o.tail_blocks == "sized");
-  RETURN_IF_ERROR(replay.Prepare(requests));
-  ASSIGN_OR_RETURN(StatsMap before, replay.client()->Stats());
+  KVSTASH_RETURN_IF_ERROR(replay.Prepare(requests));
+  KVSTASH_ASSIGN_OR_RETURN(StatsMap before, replay.client()->Stats());
   uint64_t capacity = StatValue(before, "store.dram_capacity_bytes") +
                       StatValue(before, "store.flash_capacity_bytes");
   auto start = SteadyClock::now();
-  RETURN_IF_ERROR(ReplayAll(&replay, requests, o.speed == "realtime", o.time_scale));
+  KVSTASH_RETURN_IF_ERROR(ReplayAll(&replay, requests, o.speed == "realtime", o.time_scale));
   double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
-  ASSIGN_OR_RETURN(StatsMap after, replay.client()->Stats());
+  KVSTASH_ASSIGN_OR_RETURN(StatsMap after, replay.client()->Stats());
   nlohmann::ordered_json j;
   j["kind"] = "trace";
   j["trace"] = o.trace;
@@ -315,7 +315,7 @@ Result<nlohmann::ordered_json> RunTraceReplay(const GlobalOptions& global, const
   j["server_capacity_bytes"] = capacity;
   j.update(scaling);
   j.update(replay.Counters());
-  ASSIGN_OR_RETURN(nlohmann::ordered_json lru, LruReference(o, requests, capacity / block));
+  KVSTASH_ASSIGN_OR_RETURN(nlohmann::ordered_json lru, LruReference(o, requests, capacity / block));
   j.update(lru);
   j.update(StatsDeltas(before, after));
   if (!o.keep) replay.Cleanup(requests);

@@ -26,9 +26,9 @@ Result<TraceRequest> ParseTraceLine(std::string_view line) {
     return Status::InvalidArgument("field 'timestamp' missing or not a number");
   }
   r.timestamp_ms = static_cast<int64_t>(ts->get<double>());
-  ASSIGN_OR_RETURN(r.input_length, UnsignedField(j, "input_length"));
+  KVSTASH_ASSIGN_OR_RETURN(r.input_length, UnsignedField(j, "input_length"));
   if (j.contains("output_length")) {
-    ASSIGN_OR_RETURN(r.output_length, UnsignedField(j, "output_length"));
+    KVSTASH_ASSIGN_OR_RETURN(r.output_length, UnsignedField(j, "output_length"));
   }
   auto ids = j.find("hash_ids");
   if (ids == j.end() || !ids->is_array()) {

@@ -111,11 +111,11 @@ class BenchRun {
 Status BenchRun::Connect() {
   workers_.resize(options_.queue_depth);
   for (Worker& w : workers_) {
-    ASSIGN_OR_RETURN(w.client, Client::Connect(client_options_));
+    KVSTASH_ASSIGN_OR_RETURN(w.client, Client::Connect(client_options_));
     // Memory from the client library: a shared segment the server maps when it is on this
     // host (gets are then one memcpy), plain registered memory elsewhere.
-    ASSIGN_OR_RETURN(w.buffer,
-                     w.client->AllocateBuffer(static_cast<size_t>(block_) * options_.batch));
+    KVSTASH_ASSIGN_OR_RETURN(
+        w.buffer, w.client->AllocateBuffer(static_cast<size_t>(block_) * options_.batch));
     w.memory = {static_cast<std::byte*>(w.buffer.data()), w.buffer.size()};
     std::fill(w.memory.begin(), w.memory.end(), std::byte{0});
   }
@@ -159,18 +159,18 @@ Status BenchRun::DoBatch(Worker* w, Op op, const std::string& prefix, uint64_t f
       items[j] = {views[j], std::span<const std::byte>(block, block_)};
     }
     start = std::chrono::steady_clock::now();  // header writes are not the server's time
-    ASSIGN_OR_RETURN(std::vector<Status> statuses, w->client->PutBatch(items));
+    KVSTASH_ASSIGN_OR_RETURN(std::vector<Status> statuses, w->client->PutBatch(items));
     CountResults(w, op, first, statuses);
   } else if (op == Op::kGet) {
     std::vector<GetItem> items(n);
     for (uint64_t j = 0; j < n; ++j) items[j] = {views[j], {w->memory.data() + j * block_, block_}};
-    ASSIGN_OR_RETURN(std::vector<Result<size_t>> sizes, w->client->GetBatch(items));
+    KVSTASH_ASSIGN_OR_RETURN(std::vector<Result<size_t>> sizes, w->client->GetBatch(items));
     auto end = std::chrono::steady_clock::now();
     if (timed) w->latencies_ns.push_back((end - start).count());
     CheckBlocks(w, first, sizes);
     return Status::Ok();
   } else {
-    ASSIGN_OR_RETURN(std::vector<Status> statuses, w->client->DeleteBatch(views));
+    KVSTASH_ASSIGN_OR_RETURN(std::vector<Status> statuses, w->client->DeleteBatch(views));
     CountResults(w, op, first, statuses);
   }
   if (timed) w->latencies_ns.push_back((std::chrono::steady_clock::now() - start).count());
@@ -212,7 +212,7 @@ PhaseResult BenchRun::RunPhase(Op op, const std::string& prefix, uint64_t count,
 // Makes the working set flash-resident: read once (reuse-aware admission sees a hit), then
 // write filler worth the whole DRAM arena (plus a quarter) so the DRAM copies are recycled.
 Status BenchRun::PrepareFlash() {
-  ASSIGN_OR_RETURN(Stats stats, ServerStats());
+  KVSTASH_ASSIGN_OR_RETURN(Stats stats, ServerStats());
   uint64_t dram = StatOr0(stats, "store.dram_capacity_bytes");
   uint64_t flash = StatOr0(stats, "store.flash_capacity_bytes");
   if (flash == 0) {
@@ -225,7 +225,7 @@ Status BenchRun::PrepareFlash() {
         FormatSize(dram) + " exceed the flash tier (" + FormatSize(flash) + ")");
   }
   PhaseResult warm = RunPhase(Op::kGet, prefix_, options_.count, options_.batch, "warm", false);
-  RETURN_IF_ERROR(warm.status);
+  KVSTASH_RETURN_IF_ERROR(warm.status);
   filler_prefix_ = prefix_ + "filler/";
   filler_count_ = (dram + dram / 4) / block_ + 1;
   return RunPhase(Op::kPut, filler_prefix_, filler_count_, options_.batch, "filler", false).status;
@@ -233,7 +233,7 @@ Status BenchRun::PrepareFlash() {
 
 // A DRAM get run whose working set cannot stay in DRAM would measure misses, not reads.
 Status BenchRun::CheckFitsDram() {
-  ASSIGN_OR_RETURN(Stats stats, ServerStats());
+  KVSTASH_ASSIGN_OR_RETURN(Stats stats, ServerStats());
   uint64_t dram = StatOr0(stats, "store.dram_capacity_bytes");
   uint64_t regions = StatOr0(stats, "store.dram_regions");
   // Two regions stay out of reach: the open one and the free reserve the maintenance keeps.
@@ -323,21 +323,21 @@ void PrintHuman(const nlohmann::ordered_json& j) {
 // Populates (gets only), prepares the tier, runs the timed phase and reports.
 Result<nlohmann::ordered_json> Execute(BenchRun* run, const BenchOptions& o) {
   bool get = o.op == "get";
-  if (get && o.tier == "dram") RETURN_IF_ERROR(run->CheckFitsDram());
+  if (get && o.tier == "dram") KVSTASH_RETURN_IF_ERROR(run->CheckFitsDram());
   if (get) {
-    RETURN_IF_ERROR(
+    KVSTASH_RETURN_IF_ERROR(
         run->RunPhase(Op::kPut, run->prefix(), o.count, o.batch, "populate", false).status);
     if (uint64_t failed = run->TakeFailures(); failed > 0) {
       return Status::Internal("populate: " + std::to_string(failed) + " puts failed");
     }
-    if (o.tier == "flash") RETURN_IF_ERROR(run->PrepareFlash());
+    if (o.tier == "flash") KVSTASH_RETURN_IF_ERROR(run->PrepareFlash());
     run->TakeFailures();
   }
-  ASSIGN_OR_RETURN(Stats before, run->ServerStats());
+  KVSTASH_ASSIGN_OR_RETURN(Stats before, run->ServerStats());
   PhaseResult timed =
       run->RunPhase(get ? Op::kGet : Op::kPut, run->prefix(), o.count, o.batch, o.op.c_str(), true);
-  RETURN_IF_ERROR(timed.status);
-  ASSIGN_OR_RETURN(Stats after, run->ServerStats());
+  KVSTASH_RETURN_IF_ERROR(timed.status);
+  KVSTASH_ASSIGN_OR_RETURN(Stats after, run->ServerStats());
   return run->Report(timed, before, after);
 }
 
@@ -364,7 +364,7 @@ Status BenchOptions::Validate(uint64_t* block_bytes) const {
 
 Result<nlohmann::ordered_json> MeasureKv(const ClientOptions& client, const BenchOptions& options) {
   uint64_t block_bytes = 0;
-  RETURN_IF_ERROR(options.Validate(&block_bytes));
+  KVSTASH_RETURN_IF_ERROR(options.Validate(&block_bytes));
   BenchRun run(client, options, block_bytes);
   Status connected = run.Connect();
   if (!connected.ok()) {

@@ -82,7 +82,7 @@ Status MeasureAll(const Flags& f, uint64_t span, const std::vector<uint32_t>& bl
     for (uint32_t bs : block_sizes) {
       for (uint32_t qd : f.queue_depths) {
         IoProbeOptions o{f.path, span, bs, qd, pattern, f.seconds, /*seed=*/1};
-        ASSIGN_OR_RETURN(IoProbeResult r, ProbeIo(o));
+        KVSTASH_ASSIGN_OR_RETURN(IoProbeResult r, ProbeIo(o));
         if (!f.json) PrintRow(r);
         results->push_back(ToJson(r));
       }
@@ -94,7 +94,7 @@ Status MeasureAll(const Flags& f, uint64_t span, const std::vector<uint32_t>& bl
 Result<std::vector<uint32_t>> ParseBlockSizes(const std::vector<std::string>& texts) {
   std::vector<uint32_t> out;
   for (const std::string& t : texts) {
-    ASSIGN_OR_RETURN(uint64_t bs, ParseSize(t));
+    KVSTASH_ASSIGN_OR_RETURN(uint64_t bs, ParseSize(t));
     if (bs == 0 || bs % 4096 != 0 || bs > (1u << 30)) {
       return Status::InvalidArgument("block size " + t + " not a multiple of 4KiB up to 1GiB");
     }

@@ -53,7 +53,7 @@ StoreOptions MakeTenantStoreOptions(const KvstashdConfig& config, const TenantCo
 }
 
 Result<ServerOptions> MakeServerOptions(const KvstashdConfig& config) {
-  ASSIGN_OR_RETURN(HostPort listen, ParseHostPort(config.listen));
+  KVSTASH_ASSIGN_OR_RETURN(HostPort listen, ParseHostPort(config.listen));
   ServerOptions o;
   o.listen_host = listen.host;
   o.listen_port = listen.port;
@@ -83,8 +83,8 @@ Status KvstashdNode::PrepareFlash() {
   if (ec) {
     return Status::IOError("cannot create flash directory " + dir.string() + ": " + ec.message());
   }
-  ASSIGN_OR_RETURN(flash_.bytes, ResolveFlashBytes(config_));
-  ASSIGN_OR_RETURN(flash_.direct_io, SupportsDirectIo(config_.flash_path));
+  KVSTASH_ASSIGN_OR_RETURN(flash_.bytes, ResolveFlashBytes(config_));
+  KVSTASH_ASSIGN_OR_RETURN(flash_.direct_io, SupportsDirectIo(config_.flash_path));
   if (!flash_.direct_io) {
     spdlog::warn("{}: the filesystem refuses O_DIRECT; the flash tier uses buffered I/O",
                  config_.flash_path);
@@ -126,7 +126,7 @@ Status KvstashdNode::StartParts() {
   Result<std::unique_ptr<BlockStore>> store = CreateStore(MakeStoreOptions(config_, flash_));
   if (!store.ok()) return Status(store.status().code(), "store: " + store.status().message());
   store_ = std::move(store).value();
-  ASSIGN_OR_RETURN(ServerOptions server_options, MakeServerOptions(config_));
+  KVSTASH_ASSIGN_OR_RETURN(ServerOptions server_options, MakeServerOptions(config_));
   server_options.shared_arenas = shared_arenas_;
   for (size_t i = 0; i < config_.tenants.size(); ++i) {
     const TenantConfig& t = config_.tenants[i];
@@ -153,11 +153,11 @@ Status KvstashdNode::StartParts() {
 }
 
 Result<std::unique_ptr<KvstashdNode>> KvstashdNode::Start(const KvstashdConfig& config) {
-  RETURN_IF_ERROR(config.Validate());
-  RETURN_IF_ERROR(MakeAdmissionOptions(config).Validate());
+  KVSTASH_RETURN_IF_ERROR(config.Validate());
+  KVSTASH_RETURN_IF_ERROR(MakeAdmissionOptions(config).Validate());
   std::unique_ptr<KvstashdNode> node(new KvstashdNode(config));
-  RETURN_IF_ERROR(node->PrepareFlash());
-  RETURN_IF_ERROR(node->StartParts());  // on error the destructor stops what did start
+  KVSTASH_RETURN_IF_ERROR(node->PrepareFlash());
+  KVSTASH_RETURN_IF_ERROR(node->StartParts());  // on error the destructor stops what did start
   node->serving_.store(true, std::memory_order_release);
   return node;
 }

@@ -148,11 +148,11 @@ Result<std::unique_ptr<KvstashPeer>> KvstashPeer::Start(const std::string& self_
   }
   std::string tls = UcxTlsFor(options.transport);
   std::remove(log_path.c_str());
-  ASSIGN_OR_RETURN(peer->node_, ChildProcess::Spawn(argv, {"UCX_TLS=" + tls}, log_path));
+  KVSTASH_ASSIGN_OR_RETURN(peer->node_, ChildProcess::Spawn(argv, {"UCX_TLS=" + tls}, log_path));
   uint16_t port = 0;
   // Pre-faulting a 1 GiB arena takes ~0.3 s here, but well over 20 s under TSan on a loaded
   // 2-CPU machine (scripts/sanitize thread): a generous bound, reached only on failure.
-  RETURN_IF_ERROR(WaitUntilReady(
+  KVSTASH_RETURN_IF_ERROR(WaitUntilReady(
       peer->node_, [&] { return (port = ReadyPort(log_path)) != 0; }, std::chrono::seconds(90),
       "kvstash node"));
   ::setenv("UCX_TLS", tls.c_str(), 1);  // read when the client creates its UCX context
@@ -163,7 +163,7 @@ Result<std::unique_ptr<KvstashPeer>> KvstashPeer::Start(const std::string& self_
       options.transport == "sm" ? PeerFailureDetection::kOff : PeerFailureDetection::kOn;
   co.send_checksums = options.send_checksums;
   co.transfer = options.transfer;
-  ASSIGN_OR_RETURN(peer->client_, Client::Connect(co));
+  KVSTASH_ASSIGN_OR_RETURN(peer->client_, Client::Connect(co));
   return peer;
 }
 
@@ -177,10 +177,10 @@ KvstashPeer::~KvstashPeer() {
 Status KvstashPeer::Prepare(const BlockSet& set) {
   if (registered_set_ != &set) {
     set_handle_ = BufferHandle();
-    ASSIGN_OR_RETURN(set_handle_, client_->RegisterBuffer(set.base(), set.total_bytes()));
+    KVSTASH_ASSIGN_OR_RETURN(set_handle_, client_->RegisterBuffer(set.base(), set.total_bytes()));
     registered_set_ = &set;
   }
-  ASSIGN_OR_RETURN(stats_at_prepare_, client_->Stats());
+  KVSTASH_ASSIGN_OR_RETURN(stats_at_prepare_, client_->Stats());
   return Status::Ok();
 }
 
@@ -192,7 +192,7 @@ Status KvstashPeer::PutBlocks(const BlockSet& set, std::span<const uint32_t> ids
   while (true) {
     put_items_.clear();
     for (uint32_t id : pending) put_items_.push_back({set.key(id), set.block(id)});
-    ASSIGN_OR_RETURN(std::vector<Status> st, client_->PutBatch(put_items_));
+    KVSTASH_ASSIGN_OR_RETURN(std::vector<Status> st, client_->PutBatch(put_items_));
     std::vector<uint32_t> again;
     for (size_t i = 0; i < st.size(); ++i) {
       bool full = st[i].code() == StatusCode::kResourceExhausted;
@@ -214,7 +214,7 @@ Status KvstashPeer::GetBlocks(const BlockSet& set, std::span<const uint32_t> ids
   uint64_t b = set.block_bytes();
   for (size_t k = 0; k < ids.size(); ++k)
     get_items_.push_back({set.key(ids[k]), {dest + k * b, b}});
-  ASSIGN_OR_RETURN(std::vector<Result<size_t>> got, client_->GetBatch(get_items_));
+  KVSTASH_ASSIGN_OR_RETURN(std::vector<Result<size_t>> got, client_->GetBatch(get_items_));
   for (size_t i = 0; i < got.size(); ++i) {
     if (!got[i].ok()) {
       return Status(got[i].status().code(),
@@ -228,7 +228,7 @@ Status KvstashPeer::GetBlocks(const BlockSet& set, std::span<const uint32_t> ids
 Status KvstashPeer::Clear(const BlockSet& set) {
   std::vector<std::string_view> keys;
   for (uint32_t i = 0; i < set.count(); ++i) keys.push_back(set.key(i));
-  ASSIGN_OR_RETURN(std::vector<Status> st, client_->DeleteBatch(keys));
+  KVSTASH_ASSIGN_OR_RETURN(std::vector<Status> st, client_->DeleteBatch(keys));
   for (const Status& s : st) {
     if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
   }
@@ -247,7 +247,7 @@ Result<std::byte*> KvstashPeer::DestBuffer(uint64_t bytes) {
     if (h.size() >= bytes) return static_cast<std::byte*>(h.data());
   }
   // Memory from the client library: a shared segment the node maps when it is on this host.
-  ASSIGN_OR_RETURN(BufferHandle h, client_->AllocateBuffer(bytes));
+  KVSTASH_ASSIGN_OR_RETURN(BufferHandle h, client_->AllocateBuffer(bytes));
   dest_handles_.push_back(std::move(h));
   return static_cast<std::byte*>(dest_handles_.back().data());
 }

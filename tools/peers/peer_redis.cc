@@ -31,7 +31,7 @@ Result<std::unique_ptr<RedisServer>> RedisServer::Start(const std::string& redis
                                                         const std::string& dir,
                                                         uint64_t maxmemory_bytes) {
   std::unique_ptr<RedisServer> s(new RedisServer());
-  ASSIGN_OR_RETURN(s->port_, FreeLoopbackPort());
+  KVSTASH_ASSIGN_OR_RETURN(s->port_, FreeLoopbackPort());
   s->socket_ = dir + "/redis.sock";
   std::vector<std::string> argv = {redis_server,
                                    "--port",
@@ -58,8 +58,8 @@ Result<std::unique_ptr<RedisServer>> RedisServer::Start(const std::string& redis
                                    "noeviction",
                                    "--logfile",
                                    ""};
-  ASSIGN_OR_RETURN(s->process_, ChildProcess::Spawn(argv, {}, dir + "/redis.log"));
-  RETURN_IF_ERROR(WaitUntilReady(
+  KVSTASH_ASSIGN_OR_RETURN(s->process_, ChildProcess::Spawn(argv, {}, dir + "/redis.log"));
+  KVSTASH_RETURN_IF_ERROR(WaitUntilReady(
       s->process_,
       [&] {
         redisContext* c = ConnectTo(*s, "unix");

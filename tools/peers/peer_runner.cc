@@ -194,7 +194,7 @@ Status PeersOptions::Validate() const {
 }
 
 Result<PeerReport> RunPeers(const PeersOptions& options) {
-  RETURN_IF_ERROR(options.Validate());
+  KVSTASH_RETURN_IF_ERROR(options.Validate());
   PeersOptions o = options;
   bool own_workdir = o.workdir.empty();
   if (own_workdir) {

@@ -117,7 +117,7 @@ Status TimedPasses(const char* op, std::span<const uint32_t> ids, uint32_t depth
     for (size_t i = 0; i < ids.size(); i += depth) {
       std::span<const uint32_t> chunk = ids.subspan(i, std::min<size_t>(depth, ids.size() - i));
       auto a = SteadyClock::now();
-      RETURN_IF_ERROR(call(chunk));
+      KVSTASH_RETURN_IF_ERROR(call(chunk));
       nanos.push_back(Nanos(a, SteadyClock::now()));
       if (trace_slow_ms > 0 && nanos.back() > trace_slow_ms * 1e6) {
         std::fprintf(stderr, "[kvstash-peers] slow %s call %zu of %zu (%llu B blocks): %.1f ms\n",
@@ -140,21 +140,21 @@ Result<PeerRun> RunPeer(PeerStore& store, const BlockSet& set, const RunOptions&
   run.block_bytes = set.block_bytes();
   run.count = set.count();
   uint32_t depth = std::max<uint32_t>(1, options.depth);
-  RETURN_IF_ERROR(store.Prepare(set));
-  ASSIGN_OR_RETURN(std::byte * dest, store.DestBuffer(depth * set.block_bytes()));
+  KVSTASH_RETURN_IF_ERROR(store.Prepare(set));
+  KVSTASH_ASSIGN_OR_RETURN(std::byte * dest, store.DestBuffer(depth * set.block_bytes()));
 
   std::vector<uint32_t> all(set.count());
   std::iota(all.begin(), all.end(), 0);
   if (options.put && options.warmup) {
     for (size_t i = 0; i < all.size(); i += depth) {
-      RETURN_IF_ERROR(store.PutBlocks(
+      KVSTASH_RETURN_IF_ERROR(store.PutBlocks(
           set, std::span<const uint32_t>(all).subspan(i, std::min<size_t>(depth, all.size() - i))));
     }
-    RETURN_IF_ERROR(store.Clear(set));
+    KVSTASH_RETURN_IF_ERROR(store.Clear(set));
   }
   if (options.put) {
     OpResult put;
-    RETURN_IF_ERROR(TimedPasses(
+    KVSTASH_RETURN_IF_ERROR(TimedPasses(
         "put", all, depth, 1, set.block_bytes(), options.trace_slow_ms,
         [&](std::span<const uint32_t> c) { return store.PutBlocks(set, c); }, &put));
     run.ops.push_back(put);
@@ -168,15 +168,15 @@ Result<PeerRun> RunPeer(PeerStore& store, const BlockSet& set, const RunOptions&
   auto get = [&](std::span<const uint32_t> c) { return store.GetBlocks(set, c, dest); };
   if (options.get_rounds > 0) {
     OpResult g;
-    RETURN_IF_ERROR(TimedPasses("get", gets, depth, options.get_rounds, set.block_bytes(),
-                                options.trace_slow_ms, get, &g));
+    KVSTASH_RETURN_IF_ERROR(TimedPasses("get", gets, depth, options.get_rounds, set.block_bytes(),
+                                        options.trace_slow_ms, get, &g));
     run.ops.push_back(g);
   }
   if (options.qd1_samples > 0) {
     std::vector<uint32_t> ids;
     for (uint32_t i = 0; i < options.qd1_samples; ++i) ids.push_back(gets[i % gets.size()]);
     OpResult g1;
-    RETURN_IF_ERROR(
+    KVSTASH_RETURN_IF_ERROR(
         TimedPasses("get_qd1", ids, 1, 1, set.block_bytes(), options.trace_slow_ms, get, &g1));
     run.ops.push_back(g1);
   }
@@ -186,14 +186,14 @@ Result<PeerRun> RunPeer(PeerStore& store, const BlockSet& set, const RunOptions&
   for (size_t i = 0; i < gets.size(); i += depth) {
     std::span<const uint32_t> chunk(gets.data() + i, std::min<size_t>(depth, gets.size() - i));
     std::memset(dest, 0xA5, chunk.size() * set.block_bytes());
-    RETURN_IF_ERROR(store.GetBlocks(set, chunk, dest));
+    KVSTASH_RETURN_IF_ERROR(store.GetBlocks(set, chunk, dest));
     for (size_t k = 0; k < chunk.size(); ++k) {
       std::span<const std::byte> got(dest + k * set.block_bytes(), set.block_bytes());
       ++run.verified_blocks;
       if (!set.Matches(chunk[k], got)) ++run.mismatched_blocks;
     }
   }
-  if (options.clear) RETURN_IF_ERROR(store.Clear(set));
+  if (options.clear) KVSTASH_RETURN_IF_ERROR(store.Clear(set));
   return run;
 }
 

@@ -37,7 +37,7 @@ Result<std::vector<uint64_t>> ParseSizes(const std::string& list) {
     size_t e = list.find(',', b);
     if (e == std::string::npos) e = list.size();
     if (e > b) {
-      ASSIGN_OR_RETURN(uint64_t s, ParseSize(list.substr(b, e - b)));
+      KVSTASH_ASSIGN_OR_RETURN(uint64_t s, ParseSize(list.substr(b, e - b)));
       out.push_back(s);
     }
     b = e + 1;

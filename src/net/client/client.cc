@@ -94,22 +94,23 @@ Status Client::Impl::EnsureConnected(net::SteadyTime deadline, bool retry) {
   if (conn != nullptr && conn->alive()) return Status::Ok();
   conn.reset();  // closes the dead endpoint first
   connected.store(false);
-  ASSIGN_OR_RETURN(conn, net::ClientConnection::Open(*worker, inbox, options, deadline, retry));
+  KVSTASH_ASSIGN_OR_RETURN(conn,
+                           net::ClientConnection::Open(*worker, inbox, options, deadline, retry));
   ++epoch;  // every registration must be announced again
   connected.store(true);
   return Status::Ok();
 }
 
 Result<uint32_t> Client::Impl::ServerBufferId(net::Registration& reg, net::SteadyTime deadline) {
-  RETURN_IF_ERROR(EnsureConnected(deadline));
+  KVSTASH_RETURN_IF_ERROR(EnsureConnected(deadline));
   if (reg.epoch == epoch) return reg.server_id;
   net::RegisterBufferRequest req;
   req.address = reinterpret_cast<uint64_t>(reg.memory->address());
   req.length = reg.memory->length();
   req.rkey = reg.memory->packed_rkey();
-  ASSIGN_OR_RETURN(auto body, Call(Opcode::kRegisterBuffer, req, deadline));
+  KVSTASH_ASSIGN_OR_RETURN(auto body, Call(Opcode::kRegisterBuffer, req, deadline));
   net::RegisterBufferReply rep;
-  RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(body), conn->limits(), &rep));
+  KVSTASH_RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(body), conn->limits(), &rep));
   reg.server_id = rep.buffer_id;
   reg.epoch = epoch;
   return rep.buffer_id;
@@ -132,7 +133,7 @@ Status Client::Impl::EnsureStaging(size_t bytes, net::SteadyTime deadline) {
   staging = net::AllocateHostBuffer(want);
   if (staging == nullptr) return Status::ResourceExhausted("staging allocation failed");
   staging_bytes = want;
-  ASSIGN_OR_RETURN(net::Registration * reg, registry.Add(*context, staging.get(), want));
+  KVSTASH_ASSIGN_OR_RETURN(net::Registration * reg, registry.Add(*context, staging.get(), want));
   staging_reg = reg->id;
   return Status::Ok();
 }
@@ -155,18 +156,18 @@ Client::~Client() {
 }
 
 Result<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
-  RETURN_IF_ERROR(options.Validate());
+  KVSTASH_RETURN_IF_ERROR(options.Validate());
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
-  ASSIGN_OR_RETURN(impl->context, net::UcxContext::Create());
-  ASSIGN_OR_RETURN(impl->worker, net::UcxWorker::Create(*impl->context));
-  RETURN_IF_ERROR(
+  KVSTASH_ASSIGN_OR_RETURN(impl->context, net::UcxContext::Create());
+  KVSTASH_ASSIGN_OR_RETURN(impl->worker, net::UcxWorker::Create(*impl->context));
+  KVSTASH_RETURN_IF_ERROR(
       impl->worker->SetAmHandler(net::kReplyAmId, &net::ReplyInbox::OnReply, &impl->inbox));
-  RETURN_IF_ERROR(
+  KVSTASH_RETURN_IF_ERROR(
       impl->worker->SetAmHandler(net::kPayloadAmId, &net::ReplyInbox::OnPayload, &impl->inbox));
   {
     MutexLock lock(&impl->mu);
-    RETURN_IF_ERROR(impl->EnsureConnected(impl->Deadline(), /*retry=*/true));
+    KVSTASH_RETURN_IF_ERROR(impl->EnsureConnected(impl->Deadline(), /*retry=*/true));
   }
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
@@ -174,7 +175,7 @@ Result<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
 Result<BufferHandle> Client::RegisterBuffer(void* data, size_t size) {
   Impl& im = *impl_;
   MutexLock lock(&im.mu);
-  ASSIGN_OR_RETURN(net::Registration * reg, im.registry.Add(*im.context, data, size));
+  KVSTASH_ASSIGN_OR_RETURN(net::Registration * reg, im.registry.Add(*im.context, data, size));
   auto id = im.ServerBufferId(*reg, im.Deadline());
   if (!id.ok()) {
     im.registry.Remove(reg->id);
@@ -186,7 +187,7 @@ Result<BufferHandle> Client::RegisterBuffer(void* data, size_t size) {
 Result<BufferHandle> Client::AllocateBuffer(size_t size) {
   Impl& im = *impl_;
   MutexLock lock(&im.mu);
-  ASSIGN_OR_RETURN(net::Registration * reg, im.registry.Allocate(*im.context, size));
+  KVSTASH_ASSIGN_OR_RETURN(net::Registration * reg, im.registry.Allocate(*im.context, size));
   auto id = im.ServerBufferId(*reg, im.Deadline());
   if (!id.ok()) {
     im.registry.Remove(reg->id);
@@ -211,23 +212,23 @@ void Client::UnregisterBuffer(uint64_t id) {
 
 Status Client::Put(std::string_view key, std::span<const std::byte> value) {
   PutItem item{key, value};
-  ASSIGN_OR_RETURN(auto statuses, PutBatch(std::span(&item, 1)));
+  KVSTASH_ASSIGN_OR_RETURN(auto statuses, PutBatch(std::span(&item, 1)));
   return statuses[0];
 }
 
 Result<size_t> Client::Get(std::string_view key, std::span<std::byte> dest) {
   GetItem item{key, dest};
-  ASSIGN_OR_RETURN(auto results, GetBatch(std::span(&item, 1)));
+  KVSTASH_ASSIGN_OR_RETURN(auto results, GetBatch(std::span(&item, 1)));
   return std::move(results[0]);
 }
 
 Result<bool> Client::Exists(std::string_view key) {
-  ASSIGN_OR_RETURN(auto v, ExistsBatch(std::span(&key, 1)));
+  KVSTASH_ASSIGN_OR_RETURN(auto v, ExistsBatch(std::span(&key, 1)));
   return static_cast<bool>(v[0]);
 }
 
 Status Client::Delete(std::string_view key) {
-  ASSIGN_OR_RETURN(auto v, DeleteBatch(std::span(&key, 1)));
+  KVSTASH_ASSIGN_OR_RETURN(auto v, DeleteBatch(std::span(&key, 1)));
   return v[0];
 }
 
@@ -235,17 +236,18 @@ Result<std::vector<bool>> Client::ExistsBatch(std::span<const std::string_view> 
   Impl& im = *impl_;
   MutexLock lock(&im.mu);
   auto deadline = im.Deadline();
-  RETURN_IF_ERROR(im.EnsureConnected(deadline));
-  for (auto k : keys) RETURN_IF_ERROR(im.CheckKey(k));
+  KVSTASH_RETURN_IF_ERROR(im.EnsureConnected(deadline));
+  for (auto k : keys) KVSTASH_RETURN_IF_ERROR(im.CheckKey(k));
   std::vector<bool> out;
   size_t max = im.conn->limits().max_batch_keys;
   for (size_t i = 0; i < keys.size(); i += max) {
     net::KeysRequest req;
     auto part = keys.subspan(i, std::min(max, keys.size() - i));
     req.keys.assign(part.begin(), part.end());
-    ASSIGN_OR_RETURN(auto body, im.Call(Opcode::kExists, req, deadline));
+    KVSTASH_ASSIGN_OR_RETURN(auto body, im.Call(Opcode::kExists, req, deadline));
     net::ExistsReply rep;
-    RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(body), im.conn->limits(), &rep));
+    KVSTASH_RETURN_IF_ERROR(
+        net::DecodeBody(std::span<const std::byte>(body), im.conn->limits(), &rep));
     if (rep.present.size() != part.size()) return Status::Internal("exists reply count");
     out.insert(out.end(), rep.present.begin(), rep.present.end());
   }
@@ -256,17 +258,18 @@ Result<size_t> Client::LongestPrefix(std::span<const std::string_view> keys) {
   Impl& im = *impl_;
   MutexLock lock(&im.mu);
   auto deadline = im.Deadline();
-  RETURN_IF_ERROR(im.EnsureConnected(deadline));
-  for (auto k : keys) RETURN_IF_ERROR(im.CheckKey(k));
+  KVSTASH_RETURN_IF_ERROR(im.EnsureConnected(deadline));
+  for (auto k : keys) KVSTASH_RETURN_IF_ERROR(im.CheckKey(k));
   size_t total = 0;
   size_t max = im.conn->limits().max_batch_keys;
   for (size_t i = 0; i < keys.size(); i += max) {
     net::KeysRequest req;
     auto part = keys.subspan(i, std::min(max, keys.size() - i));
     req.keys.assign(part.begin(), part.end());
-    ASSIGN_OR_RETURN(auto body, im.Call(Opcode::kLongestPrefix, req, deadline));
+    KVSTASH_ASSIGN_OR_RETURN(auto body, im.Call(Opcode::kLongestPrefix, req, deadline));
     net::LongestPrefixReply rep;
-    RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(body), im.conn->limits(), &rep));
+    KVSTASH_RETURN_IF_ERROR(
+        net::DecodeBody(std::span<const std::byte>(body), im.conn->limits(), &rep));
     if (rep.count > part.size()) return Status::Internal("prefix count over request");
     total += rep.count;
     if (rep.count < part.size()) break;  // a gap: later keys are useless
@@ -278,16 +281,17 @@ Result<std::vector<Status>> Client::DeleteBatch(std::span<const std::string_view
   Impl& im = *impl_;
   MutexLock lock(&im.mu);
   auto deadline = im.Deadline();
-  RETURN_IF_ERROR(im.EnsureConnected(deadline));
+  KVSTASH_RETURN_IF_ERROR(im.EnsureConnected(deadline));
   std::vector<Status> out(keys.size());
   net::KeysRequest req;
   std::vector<size_t> idx;
   size_t max = im.conn->limits().max_batch_keys;
   for (size_t i = 0; i <= keys.size(); ++i) {
     if (!req.keys.empty() && (i == keys.size() || req.keys.size() == max)) {
-      ASSIGN_OR_RETURN(auto body, im.Call(Opcode::kDelete, req, deadline));
+      KVSTASH_ASSIGN_OR_RETURN(auto body, im.Call(Opcode::kDelete, req, deadline));
       net::StatusListReply rep;
-      RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(body), im.conn->limits(), &rep));
+      KVSTASH_RETURN_IF_ERROR(
+          net::DecodeBody(std::span<const std::byte>(body), im.conn->limits(), &rep));
       if (rep.statuses.size() != idx.size()) return Status::Internal("delete reply count");
       for (size_t j = 0; j < idx.size(); ++j) out[idx[j]] = Status(rep.statuses[j], "");
       req.keys.clear();
@@ -308,9 +312,10 @@ Result<std::map<std::string, uint64_t>> Client::Stats() {
   Impl& im = *impl_;
   MutexLock lock(&im.mu);
   auto deadline = im.Deadline();
-  ASSIGN_OR_RETURN(auto body, im.Call(Opcode::kStats, net::StatsRequest{}, deadline));
+  KVSTASH_ASSIGN_OR_RETURN(auto body, im.Call(Opcode::kStats, net::StatsRequest{}, deadline));
   net::StatsReply rep;
-  RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(body), im.conn->limits(), &rep));
+  KVSTASH_RETURN_IF_ERROR(
+      net::DecodeBody(std::span<const std::byte>(body), im.conn->limits(), &rep));
   std::map<std::string, uint64_t> out(rep.entries.begin(), rep.entries.end());
   out["client.put_bytes_mapped"] = im.put_bytes_mapped;
   out["client.get_bytes_messages"] = im.get_bytes_messages;

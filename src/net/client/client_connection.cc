@@ -98,8 +98,8 @@ Result<std::unique_ptr<ClientConnection>> ClientConnection::Open(UcxWorker& work
                                                                  ReplyInbox& inbox,
                                                                  const ClientOptions& options,
                                                                  SteadyTime deadline, bool retry) {
-  ASSIGN_OR_RETURN(auto hp, SplitHostPort(options.server_address));
-  ASSIGN_OR_RETURN(auto addr, ResolveAddress(hp.first, hp.second));
+  KVSTASH_ASSIGN_OR_RETURN(auto hp, SplitHostPort(options.server_address));
+  KVSTASH_ASSIGN_OR_RETURN(auto addr, ResolveAddress(hp.first, hp.second));
   // The server decides kAuto from the source address it sees, which is local exactly when the
   // address connected to is (kvstash/client.h, PeerFailureDetection), so the first attempt
   // matches a server on kAuto. A server forced to the other mode refuses the endpoint (UCX
@@ -112,7 +112,7 @@ Result<std::unique_ptr<ClientConnection>> ClientConnection::Open(UcxWorker& work
   auto backoff = std::chrono::milliseconds(5);
   for (int attempt = 1;; ++attempt) {
     std::unique_ptr<ClientConnection> c(new ClientConnection(worker, inbox));
-    ASSIGN_OR_RETURN(c->ep_, UcxEndpoint::Connect(worker, addr, nullptr, peer_failure));
+    KVSTASH_ASSIGN_OR_RETURN(c->ep_, UcxEndpoint::Connect(worker, addr, nullptr, peer_failure));
     Status s = c->Hello(options, deadline);
     if (s.ok()) return c;
     if (adapt) peer_failure = !peer_failure;
@@ -151,7 +151,7 @@ Status ClientConnection::Hello(const ClientOptions& options, SteadyTime deadline
   HelloRequest req;
   req.namespace_id = options.namespace_id;
   req.token = options.token;
-  ASSIGN_OR_RETURN(auto body, Call(Opcode::kHello, req, deadline));
+  KVSTASH_ASSIGN_OR_RETURN(auto body, Call(Opcode::kHello, req, deadline));
   HelloReply rep;
   Status s = DecodeBody(std::span<const std::byte>(body), Limits{}, &rep);
   if (!s.ok()) {
@@ -177,7 +177,7 @@ Result<std::vector<std::byte>> ClientConnection::Exchange(std::vector<std::byte>
                                                           SteadyTime deadline) {
   if (!alive()) return Status::Unavailable("not connected");
   Header h;
-  RETURN_IF_ERROR(DecodeHeader(msg, &h));
+  KVSTASH_RETURN_IF_ERROR(DecodeHeader(msg, &h));
   ucp_request_param_t p{};
   p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
   p.flags = UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER;
@@ -203,7 +203,7 @@ Result<std::vector<std::byte>> ClientConnection::Exchange(std::vector<std::byte>
     Kill();
     return Status::Unavailable("malformed reply: " + s.message());
   }
-  RETURN_IF_ERROR(request_status);
+  KVSTASH_RETURN_IF_ERROR(request_status);
   return std::vector<std::byte>(rest.begin(), rest.end());
 }
 

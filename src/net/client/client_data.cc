@@ -63,20 +63,20 @@ Status Client::Impl::PutBytes(std::span<const std::byte> value, uint64_t remote,
 Status Client::Impl::PutDeviceStaged(std::span<const std::byte> value, uint64_t remote,
                                      net::SteadyTime deadline) {
   // VRAM without a CUDA-aware UCX: device -> pinned staging -> put, one staging-full at a time.
-  RETURN_IF_ERROR(conn->Flush(deadline));  // earlier puts may still read the staging buffer
+  KVSTASH_RETURN_IF_ERROR(conn->Flush(deadline));  // earlier puts may still read the staging buffer
   size_t chunk_max = options.max_staging_bytes;
-  RETURN_IF_ERROR(EnsureStaging(std::min(value.size(), chunk_max), deadline));
+  KVSTASH_RETURN_IF_ERROR(EnsureStaging(std::min(value.size(), chunk_max), deadline));
   net::Registration* reg = registry.Get(staging_reg);
   for (size_t done = 0; done < value.size();) {
     size_t n = std::min(value.size() - done, staging_bytes);
-    RETURN_IF_ERROR(net::CopyDeviceToHost(staging.get(), value.data() + done, n));
+    KVSTASH_RETURN_IF_ERROR(net::CopyDeviceToHost(staging.get(), value.data() + done, n));
     ucp_request_param_t p{};
     p.op_attr_mask = UCP_OP_ATTR_FIELD_MEMH;
     p.memh = reg->memory->get();
     ucs_status_ptr_t req =
         ucp_put_nbx(conn->ep(), staging.get(), n, remote + done, conn->arena_rkey(), &p);
-    RETURN_IF_ERROR(conn->worker().WaitRequest(req, deadline, "ucp_put_nbx"));
-    RETURN_IF_ERROR(conn->Flush(deadline));
+    KVSTASH_RETURN_IF_ERROR(conn->worker().WaitRequest(req, deadline, "ucp_put_nbx"));
+    KVSTASH_RETURN_IF_ERROR(conn->Flush(deadline));
     done += n;
   }
   return Status::Ok();
@@ -99,9 +99,9 @@ Result<std::vector<Status>> Client::Impl::PutChunk(std::span<const PutItem> item
     idx.push_back(i);
   }
   if (idx.empty()) return out;
-  ASSIGN_OR_RETURN(auto body, Call(Opcode::kAllocate, areq, deadline));
+  KVSTASH_ASSIGN_OR_RETURN(auto body, Call(Opcode::kAllocate, areq, deadline));
   net::AllocateReply arep;
-  RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(body), l, &arep));
+  KVSTASH_RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(body), l, &arep));
   if (arep.items.size() != idx.size()) return Status::Internal("allocate reply count");
   net::CommitRequest creq;
   std::vector<size_t> cidx;
@@ -137,15 +137,15 @@ Result<std::vector<Status>> Client::Impl::PutChunk(std::span<const PutItem> item
     cidx.push_back(idx[j]);
   }
   Status sent = WaitPutPayloads(std::move(sends), deadline);
-  RETURN_IF_ERROR(failed);
-  RETURN_IF_ERROR(sent);
+  KVSTASH_RETURN_IF_ERROR(failed);
+  KVSTASH_RETURN_IF_ERROR(sent);
   if (creq.items.empty()) return out;
   // The bytes are in the server's memory from here (payload messages: the server also holds
   // the Commit back until every payload it got has landed).
-  if (rma_puts) RETURN_IF_ERROR(conn->Flush(deadline));
-  ASSIGN_OR_RETURN(body, Call(Opcode::kCommit, creq, deadline));
+  if (rma_puts) KVSTASH_RETURN_IF_ERROR(conn->Flush(deadline));
+  KVSTASH_ASSIGN_OR_RETURN(body, Call(Opcode::kCommit, creq, deadline));
   net::StatusListReply crep;
-  RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(body), l, &crep));
+  KVSTASH_RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(body), l, &crep));
   if (crep.statuses.size() != cidx.size()) return Status::Internal("commit reply count");
   for (size_t j = 0; j < cidx.size(); ++j) out[cidx[j]] = Status(crep.statuses[j], "");
   return out;
@@ -155,13 +155,13 @@ Result<std::vector<Status>> Client::PutBatch(std::span<const PutItem> items) {
   Impl& im = *impl_;
   MutexLock lock(&im.mu);
   auto deadline = im.Deadline();
-  RETURN_IF_ERROR(im.EnsureConnected(deadline));
+  KVSTASH_RETURN_IF_ERROR(im.EnsureConnected(deadline));
   std::vector<Status> out;
   out.reserve(items.size());
   size_t max = im.conn->limits().max_batch_keys;
   for (size_t i = 0; i < items.size(); i += max) {
-    ASSIGN_OR_RETURN(auto part,
-                     im.PutChunk(items.subspan(i, std::min(max, items.size() - i)), deadline));
+    KVSTASH_ASSIGN_OR_RETURN(
+        auto part, im.PutChunk(items.subspan(i, std::min(max, items.size() - i)), deadline));
     for (auto& s : part) out.push_back(std::move(s));
   }
   return out;
@@ -200,7 +200,7 @@ Result<std::vector<Result<size_t>>> Client::Impl::GetChunk(std::span<const GetIt
     payload_dests.emplace_back();
     net::Registration* reg = registry.Find(it.dest.data(), it.dest.size());
     if (reg != nullptr && reg->id != staging_reg) {
-      ASSIGN_OR_RETURN(uint32_t id, ServerBufferId(*reg, deadline));
+      KVSTASH_ASSIGN_OR_RETURN(uint32_t id, ServerBufferId(*reg, deadline));
       uint64_t off = it.dest.data() - reg->memory->address();
       req.items.push_back({it.key, id, off, it.dest.size()});
     } else {
@@ -211,8 +211,8 @@ Result<std::vector<Result<size_t>>> Client::Impl::GetChunk(std::span<const GetIt
   }
   if (idx.empty()) return out;
   if (staging_need > 0) {
-    RETURN_IF_ERROR(EnsureStaging(staging_need, deadline));
-    ASSIGN_OR_RETURN(uint32_t sid, ServerBufferId(*registry.Get(staging_reg), deadline));
+    KVSTASH_RETURN_IF_ERROR(EnsureStaging(staging_need, deadline));
+    KVSTASH_ASSIGN_OR_RETURN(uint32_t sid, ServerBufferId(*registry.Get(staging_reg), deadline));
     for (size_t j = 0; j < idx.size(); ++j) {
       if (!staged_at[idx[j]]) continue;
       req.items[j].buffer_id = sid;
@@ -229,17 +229,17 @@ Result<std::vector<Result<size_t>>> Client::Impl::GetChunk(std::span<const GetIt
     bool failed = inbox.sink.error;
     received = std::move(inbox.sink.received);
     inbox.sink.Disarm();
-    RETURN_IF_ERROR(body.status());
-    RETURN_IF_ERROR(drained);
+    KVSTASH_RETURN_IF_ERROR(body.status());
+    KVSTASH_RETURN_IF_ERROR(drained);
     if (failed) {
       conn->Kill();
       connected.store(false);
       return Status::Unavailable("a payload message of the Get failed or did not fit");
     }
   }
-  RETURN_IF_ERROR(body.status());
+  KVSTASH_RETURN_IF_ERROR(body.status());
   net::GetReply rep;
-  RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(*body), conn->limits(), &rep));
+  KVSTASH_RETURN_IF_ERROR(net::DecodeBody(std::span<const std::byte>(*body), conn->limits(), &rep));
   if (rep.items.size() != idx.size()) return Status::Internal("get reply count");
   for (size_t j = 0; j < idx.size(); ++j) {
     size_t i = idx[j];
@@ -385,7 +385,7 @@ Result<size_t> Client::Impl::FinishGetItem(const GetItem& item, uint64_t capacit
   }
   if (staged != nullptr) {
     if (net::ClassifyPointer(item.dest.data()) == net::MemoryKind::kDevice) {
-      RETURN_IF_ERROR(net::CopyHostToDevice(item.dest.data(), staged, r.size));
+      KVSTASH_RETURN_IF_ERROR(net::CopyHostToDevice(item.dest.data(), staged, r.size));
     } else {
       std::memcpy(item.dest.data(), staged, r.size);  // the documented staging copy
     }
@@ -397,7 +397,7 @@ Result<std::vector<Result<size_t>>> Client::GetBatch(std::span<const GetItem> it
   Impl& im = *impl_;
   MutexLock lock(&im.mu);
   auto deadline = im.Deadline();
-  RETURN_IF_ERROR(im.EnsureConnected(deadline));
+  KVSTASH_RETURN_IF_ERROR(im.EnsureConnected(deadline));
   std::vector<Result<size_t>> out;
   out.reserve(items.size());
   size_t max = im.conn->limits().max_batch_keys;
@@ -412,7 +412,7 @@ Result<std::vector<Result<size_t>>> Client::GetBatch(std::span<const GetItem> it
     }
     bool full = i - begin == max || staging + need > im.options.max_staging_bytes;
     if (i > begin && (i == items.size() || full)) {
-      ASSIGN_OR_RETURN(auto part, im.GetChunk(items.subspan(begin, i - begin), deadline));
+      KVSTASH_ASSIGN_OR_RETURN(auto part, im.GetChunk(items.subspan(begin, i - begin), deadline));
       for (auto& r : part) out.push_back(std::move(r));
       begin = i;
       staging = 0;

@@ -76,7 +76,7 @@ struct Client::Impl {
   template <typename Body>
   Result<std::vector<std::byte>> Call(net::Opcode op, const Body& body, net::SteadyTime deadline,
                                       uint64_t request_id = 0) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    RETURN_IF_ERROR(EnsureConnected(deadline));
+    KVSTASH_RETURN_IF_ERROR(EnsureConnected(deadline));
     auto r = conn->Call(op, body, deadline, request_id);
     if (!r.ok() && !conn->alive()) connected.store(false);
     return r;

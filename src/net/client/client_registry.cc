@@ -4,17 +4,17 @@ namespace kvstash::net {
 
 Result<Registration*> ClientRegistry::Add(UcxContext& context, void* data, size_t size) {
   if (data == nullptr || size == 0) return Status::InvalidArgument("empty buffer");
-  RETURN_IF_ERROR(CheckFree(data, size));
+  KVSTASH_RETURN_IF_ERROR(CheckFree(data, size));
   // UNKNOWN lets UCX detect device memory (CUDA-aware builds register VRAM directly).
-  ASSIGN_OR_RETURN(auto mem, UcxMemory::Map(context, data, size, UCS_MEMORY_TYPE_UNKNOWN));
+  KVSTASH_ASSIGN_OR_RETURN(auto mem, UcxMemory::Map(context, data, size, UCS_MEMORY_TYPE_UNKNOWN));
   return Insert(std::move(mem));
 }
 
 Result<Registration*> ClientRegistry::Allocate(UcxContext& context, size_t size) {
   if (size == 0) return Status::InvalidArgument("empty buffer");
-  ASSIGN_OR_RETURN(auto mem, UcxMemory::Allocate(context, size));
+  KVSTASH_ASSIGN_OR_RETURN(auto mem, UcxMemory::Allocate(context, size));
   // Fresh memory cannot overlap a live registration; checked anyway (a UCX bug would be silent).
-  RETURN_IF_ERROR(CheckFree(mem->address(), size));
+  KVSTASH_RETURN_IF_ERROR(CheckFree(mem->address(), size));
   Registration* reg = Insert(std::move(mem));
   reg->allocated = true;
   return reg;

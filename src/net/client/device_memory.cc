@@ -20,7 +20,7 @@ Status CudaStatus(cudaError_t e, const char* what) {
 
 Status Copy(void* dst, const void* src, size_t n, cudaMemcpyKind kind) {
   cudaStream_t stream = nullptr;
-  RETURN_IF_ERROR(
+  KVSTASH_RETURN_IF_ERROR(
       CudaStatus(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate"));
   Status s = CudaStatus(cudaMemcpyAsync(dst, src, n, kind, stream), "cudaMemcpyAsync");
   if (s.ok()) s = CudaStatus(cudaStreamSynchronize(stream), "cudaStreamSynchronize");

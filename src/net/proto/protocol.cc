@@ -22,7 +22,7 @@ Status ReadKey(WireReader& r, const Limits& l, std::string_view* key) {
 
 Status ReadStatus(WireReader& r, StatusCode* code) {
   uint8_t v = 0;
-  RETURN_IF_ERROR(r.U8(&v));
+  KVSTASH_RETURN_IF_ERROR(r.U8(&v));
   return StatusCodeFromWire(v, code);
 }
 
@@ -34,10 +34,10 @@ void Encode(WireWriter& w, const HelloRequest& m) {
   w.Str16(m.token);
 }
 Status Decode(WireReader& r, const Limits&, HelloRequest* m) {
-  RETURN_IF_ERROR(r.U16(&m->min_version));
-  RETURN_IF_ERROR(r.U16(&m->max_version));
+  KVSTASH_RETURN_IF_ERROR(r.U16(&m->min_version));
+  KVSTASH_RETURN_IF_ERROR(r.U16(&m->max_version));
   if (m->min_version > m->max_version) return Status::InvalidArgument("min_version > max");
-  RETURN_IF_ERROR(r.U16(&m->namespace_id));
+  KVSTASH_RETURN_IF_ERROR(r.U16(&m->namespace_id));
   return r.Str16(&m->token, 0, Limits::kMaxTokenBytes, "token");
 }
 
@@ -50,11 +50,11 @@ void Encode(WireWriter& w, const AllocateRequest& m) {
 }
 Status Decode(WireReader& r, const Limits& l, AllocateRequest* m) {
   uint32_t n = 0;
-  RETURN_IF_ERROR(r.Count(&n, 1, l.max_batch_keys, kMinAllocateItem, "allocate"));
+  KVSTASH_RETURN_IF_ERROR(r.Count(&n, 1, l.max_batch_keys, kMinAllocateItem, "allocate"));
   m->items.resize(n);
   for (auto& it : m->items) {
-    RETURN_IF_ERROR(ReadKey(r, l, &it.key));
-    RETURN_IF_ERROR(r.U64(&it.size));
+    KVSTASH_RETURN_IF_ERROR(ReadKey(r, l, &it.key));
+    KVSTASH_RETURN_IF_ERROR(r.U64(&it.size));
     if (it.size == 0 || it.size > l.max_value_bytes) {
       return Status::InvalidArgument(
           fmt::format("value size {} outside [1, {}]", it.size, l.max_value_bytes));
@@ -74,15 +74,15 @@ void Encode(WireWriter& w, const CommitRequest& m) {
 }
 Status Decode(WireReader& r, const Limits& l, CommitRequest* m) {
   uint32_t n = 0;
-  RETURN_IF_ERROR(r.Count(&n, 1, l.max_batch_keys, kMinCommitItem, "commit"));
+  KVSTASH_RETURN_IF_ERROR(r.Count(&n, 1, l.max_batch_keys, kMinCommitItem, "commit"));
   m->items.resize(n);
   for (auto& it : m->items) {
-    RETURN_IF_ERROR(ReadKey(r, l, &it.key));
-    RETURN_IF_ERROR(r.U64(&it.offset));
+    KVSTASH_RETURN_IF_ERROR(ReadKey(r, l, &it.key));
+    KVSTASH_RETURN_IF_ERROR(r.U64(&it.offset));
     uint8_t has = 0;
     uint64_t sum = 0;
-    RETURN_IF_ERROR(r.U8(&has));
-    RETURN_IF_ERROR(r.U64(&sum));
+    KVSTASH_RETURN_IF_ERROR(r.U8(&has));
+    KVSTASH_RETURN_IF_ERROR(r.U64(&sum));
     if (has > 1) return Status::InvalidArgument("checksum flag not 0/1");
     if (has == 1) it.checksum = sum;
   }
@@ -98,11 +98,11 @@ void Encode(WireWriter& w, const AbortRequest& m) {
 }
 Status Decode(WireReader& r, const Limits& l, AbortRequest* m) {
   uint32_t n = 0;
-  RETURN_IF_ERROR(r.Count(&n, 1, l.max_batch_keys, kMinAbortItem, "abort"));
+  KVSTASH_RETURN_IF_ERROR(r.Count(&n, 1, l.max_batch_keys, kMinAbortItem, "abort"));
   m->items.resize(n);
   for (auto& it : m->items) {
-    RETURN_IF_ERROR(ReadKey(r, l, &it.key));
-    RETURN_IF_ERROR(r.U64(&it.offset));
+    KVSTASH_RETURN_IF_ERROR(ReadKey(r, l, &it.key));
+    KVSTASH_RETURN_IF_ERROR(r.U64(&it.offset));
   }
   return Status::Ok();
 }
@@ -113,11 +113,11 @@ void Encode(WireWriter& w, const RegisterBufferRequest& m) {
   w.Blob32(m.rkey);
 }
 Status Decode(WireReader& r, const Limits&, RegisterBufferRequest* m) {
-  RETURN_IF_ERROR(r.U64(&m->address));
-  RETURN_IF_ERROR(r.U64(&m->length));
+  KVSTASH_RETURN_IF_ERROR(r.U64(&m->address));
+  KVSTASH_RETURN_IF_ERROR(r.U64(&m->length));
   if (m->length == 0) return Status::InvalidArgument("empty buffer");
   if (m->address + m->length < m->address) return Status::InvalidArgument("buffer wraps");
-  RETURN_IF_ERROR(r.Blob32(&m->rkey, Limits::kMaxRkeyBytes, "rkey"));
+  KVSTASH_RETURN_IF_ERROR(r.Blob32(&m->rkey, Limits::kMaxRkeyBytes, "rkey"));
   if (m->rkey.empty()) return Status::InvalidArgument("empty rkey");
   return Status::Ok();
 }
@@ -138,13 +138,13 @@ void Encode(WireWriter& w, const GetRequest& m) {
 }
 Status Decode(WireReader& r, const Limits& l, GetRequest* m) {
   uint32_t n = 0;
-  RETURN_IF_ERROR(r.Count(&n, 1, l.max_batch_keys, kMinGetItem, "get"));
+  KVSTASH_RETURN_IF_ERROR(r.Count(&n, 1, l.max_batch_keys, kMinGetItem, "get"));
   m->items.resize(n);
   for (auto& it : m->items) {
-    RETURN_IF_ERROR(ReadKey(r, l, &it.key));
-    RETURN_IF_ERROR(r.U32(&it.buffer_id));
-    RETURN_IF_ERROR(r.U64(&it.offset));
-    RETURN_IF_ERROR(r.U64(&it.capacity));
+    KVSTASH_RETURN_IF_ERROR(ReadKey(r, l, &it.key));
+    KVSTASH_RETURN_IF_ERROR(r.U32(&it.buffer_id));
+    KVSTASH_RETURN_IF_ERROR(r.U64(&it.offset));
+    KVSTASH_RETURN_IF_ERROR(r.U64(&it.capacity));
     if (it.offset + it.capacity < it.offset) return Status::InvalidArgument("range wraps");
     if (it.buffer_id == kPayloadBufferId && it.offset != 0) {
       return Status::InvalidArgument("payload item with an offset");
@@ -159,9 +159,9 @@ void Encode(WireWriter& w, const KeysRequest& m) {
 }
 Status Decode(WireReader& r, const Limits& l, KeysRequest* m) {
   uint32_t n = 0;
-  RETURN_IF_ERROR(r.Count(&n, 1, l.max_batch_keys, kMinKeyBytes, "keys"));
+  KVSTASH_RETURN_IF_ERROR(r.Count(&n, 1, l.max_batch_keys, kMinKeyBytes, "keys"));
   m->keys.resize(n);
-  for (auto& k : m->keys) RETURN_IF_ERROR(ReadKey(r, l, &k));
+  for (auto& k : m->keys) KVSTASH_RETURN_IF_ERROR(ReadKey(r, l, &k));
   return Status::Ok();
 }
 
@@ -253,7 +253,7 @@ Status DecodePayloadHeader(std::span<const std::byte> in, PayloadHeader* out) {
     return Status::InvalidArgument(fmt::format("payload header of {} bytes", in.size()));
   }
   WireReader r(in);
-  RETURN_IF_ERROR(r.U64(&out->request_id));
+  KVSTASH_RETURN_IF_ERROR(r.U64(&out->request_id));
   return r.U32(&out->item);
 }
 
@@ -285,21 +285,21 @@ Status DecodeHeader(std::span<const std::byte> msg, Header* out) {
   WireReader r(msg);
   uint32_t magic = 0;
   uint16_t op = 0;
-  RETURN_IF_ERROR(r.U32(&magic));
+  KVSTASH_RETURN_IF_ERROR(r.U32(&magic));
   if (magic != kMagic) return Status::InvalidArgument(fmt::format("bad magic {:#x}", magic));
-  RETURN_IF_ERROR(r.U16(&out->version));
+  KVSTASH_RETURN_IF_ERROR(r.U16(&out->version));
   if (out->version != kProtocolVersion) {
     return Status::InvalidArgument(fmt::format("unsupported version {}", out->version));
   }
-  RETURN_IF_ERROR(r.U16(&op));
+  KVSTASH_RETURN_IF_ERROR(r.U16(&op));
   out->reply = (op & kReplyBit) != 0;
   op &= static_cast<uint16_t>(~kReplyBit);
   if (op == 0 || op > kMaxOpcode) return Status::InvalidArgument(fmt::format("opcode {}", op));
   out->opcode = static_cast<Opcode>(op);
-  RETURN_IF_ERROR(r.U32(&out->flags));
+  KVSTASH_RETURN_IF_ERROR(r.U32(&out->flags));
   if (out->flags != 0) return Status::InvalidArgument("unknown flags");
-  RETURN_IF_ERROR(r.U64(&out->request_id));
-  RETURN_IF_ERROR(r.U32(&out->body_bytes));
+  KVSTASH_RETURN_IF_ERROR(r.U64(&out->request_id));
+  KVSTASH_RETURN_IF_ERROR(r.U32(&out->body_bytes));
   if (out->body_bytes != r.remaining()) {
     return Status::InvalidArgument(
         fmt::format("body length {} but {} bytes follow", out->body_bytes, r.remaining()));
@@ -312,10 +312,10 @@ Status DecodeReplyStatus(std::span<const std::byte> body, Status* request_status
   WireReader r(body);
   StatusCode code;
   std::string_view text;
-  RETURN_IF_ERROR(ReadStatus(r, &code));
-  RETURN_IF_ERROR(r.Str16(&text, 0, Limits::kMaxMessageText, "status message"));
+  KVSTASH_RETURN_IF_ERROR(ReadStatus(r, &code));
+  KVSTASH_RETURN_IF_ERROR(r.Str16(&text, 0, Limits::kMaxMessageText, "status message"));
   *request_status = code == StatusCode::kOk ? Status() : Status(code, std::string(text));
-  if (code != StatusCode::kOk) RETURN_IF_ERROR(r.ExpectEnd());
+  if (code != StatusCode::kOk) KVSTASH_RETURN_IF_ERROR(r.ExpectEnd());
   *rest = body.subspan(body.size() - r.remaining());
   return Status::Ok();
 }
@@ -343,7 +343,7 @@ std::vector<std::byte> EncodeReply(Opcode op, uint64_t request_id, const Status&
 template <typename Body>
 Status DecodeBody(std::span<const std::byte> body, const Limits& limits, Body* out) {
   WireReader r(body);
-  RETURN_IF_ERROR(DecodeAny(r, limits, out));
+  KVSTASH_RETURN_IF_ERROR(DecodeAny(r, limits, out));
   return r.ExpectEnd();
 }
 

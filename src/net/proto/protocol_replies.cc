@@ -9,7 +9,7 @@ namespace {
 
 Status ReadStatus(WireReader& r, StatusCode* code) {
   uint8_t v = 0;
-  RETURN_IF_ERROR(r.U8(&v));
+  KVSTASH_RETURN_IF_ERROR(r.U8(&v));
   return StatusCodeFromWire(v, code);
 }
 
@@ -27,18 +27,18 @@ void EncodeReplyBody(WireWriter& w, const HelloReply& m) {
 }
 
 Status DecodeReplyBody(WireReader& r, const Limits&, HelloReply* m) {
-  RETURN_IF_ERROR(r.U16(&m->version));
+  KVSTASH_RETURN_IF_ERROR(r.U16(&m->version));
   if (m->version != kProtocolVersion) return Status::InvalidArgument("server version");
-  RETURN_IF_ERROR(r.U64(&m->arena_address));
-  RETURN_IF_ERROR(r.U64(&m->arena_bytes));
+  KVSTASH_RETURN_IF_ERROR(r.U64(&m->arena_address));
+  KVSTASH_RETURN_IF_ERROR(r.U64(&m->arena_bytes));
   if (m->arena_address + m->arena_bytes < m->arena_address) {
     return Status::InvalidArgument("arena wraps");
   }
-  RETURN_IF_ERROR(r.Blob32(&m->arena_rkey, Limits::kMaxRkeyBytes, "arena rkey"));
-  RETURN_IF_ERROR(r.U32(&m->limits.max_key_bytes));
-  RETURN_IF_ERROR(r.U64(&m->limits.max_value_bytes));
-  RETURN_IF_ERROR(r.U32(&m->limits.max_batch_keys));
-  RETURN_IF_ERROR(r.U32(&m->limits.max_outstanding));
+  KVSTASH_RETURN_IF_ERROR(r.Blob32(&m->arena_rkey, Limits::kMaxRkeyBytes, "arena rkey"));
+  KVSTASH_RETURN_IF_ERROR(r.U32(&m->limits.max_key_bytes));
+  KVSTASH_RETURN_IF_ERROR(r.U64(&m->limits.max_value_bytes));
+  KVSTASH_RETURN_IF_ERROR(r.U32(&m->limits.max_batch_keys));
+  KVSTASH_RETURN_IF_ERROR(r.U32(&m->limits.max_outstanding));
   const Limits& l = m->limits;
   if (l.max_key_bytes < 1 || l.max_key_bytes > 256 || l.max_value_bytes == 0 ||
       l.max_batch_keys < 1 || l.max_batch_keys > 4096 || l.max_outstanding < 1) {
@@ -58,12 +58,12 @@ void EncodeReplyBody(WireWriter& w, const AllocateReply& m) {
 
 Status DecodeReplyBody(WireReader& r, const Limits& l, AllocateReply* m) {
   uint32_t n = 0;
-  RETURN_IF_ERROR(r.Count(&n, 0, l.max_batch_keys, 13, "allocate reply"));
+  KVSTASH_RETURN_IF_ERROR(r.Count(&n, 0, l.max_batch_keys, 13, "allocate reply"));
   m->items.resize(n);
   for (auto& it : m->items) {
-    RETURN_IF_ERROR(ReadStatus(r, &it.status));
-    RETURN_IF_ERROR(r.U64(&it.offset));
-    RETURN_IF_ERROR(r.U32(&it.lease_ms));
+    KVSTASH_RETURN_IF_ERROR(ReadStatus(r, &it.status));
+    KVSTASH_RETURN_IF_ERROR(r.U64(&it.offset));
+    KVSTASH_RETURN_IF_ERROR(r.U32(&it.lease_ms));
   }
   return Status::Ok();
 }
@@ -75,9 +75,9 @@ void EncodeReplyBody(WireWriter& w, const StatusListReply& m) {
 
 Status DecodeReplyBody(WireReader& r, const Limits& l, StatusListReply* m) {
   uint32_t n = 0;
-  RETURN_IF_ERROR(r.Count(&n, 0, l.max_batch_keys, 1, "status list"));
+  KVSTASH_RETURN_IF_ERROR(r.Count(&n, 0, l.max_batch_keys, 1, "status list"));
   m->statuses.resize(n);
-  for (auto& s : m->statuses) RETURN_IF_ERROR(ReadStatus(r, &s));
+  for (auto& s : m->statuses) KVSTASH_RETURN_IF_ERROR(ReadStatus(r, &s));
   return Status::Ok();
 }
 
@@ -97,11 +97,11 @@ void EncodeReplyBody(WireWriter& w, const GetReply& m) {
 
 Status DecodeReplyBody(WireReader& r, const Limits& l, GetReply* m) {
   uint32_t n = 0;
-  RETURN_IF_ERROR(r.Count(&n, 0, l.max_batch_keys, 9, "get reply"));
+  KVSTASH_RETURN_IF_ERROR(r.Count(&n, 0, l.max_batch_keys, 9, "get reply"));
   m->items.resize(n);
   for (auto& it : m->items) {
-    RETURN_IF_ERROR(ReadStatus(r, &it.status));
-    RETURN_IF_ERROR(r.U64(&it.size));
+    KVSTASH_RETURN_IF_ERROR(ReadStatus(r, &it.status));
+    KVSTASH_RETURN_IF_ERROR(r.U64(&it.size));
   }
   return Status::Ok();
 }
@@ -117,9 +117,9 @@ void EncodeReplyBody(WireWriter& w, const ExistsReply& m) {
 
 Status DecodeReplyBody(WireReader& r, const Limits& l, ExistsReply* m) {
   uint32_t n = 0;
-  RETURN_IF_ERROR(r.Count(&n, 0, l.max_batch_keys, 0, "exists reply"));
+  KVSTASH_RETURN_IF_ERROR(r.Count(&n, 0, l.max_batch_keys, 0, "exists reply"));
   std::span<const std::byte> bits;
-  RETURN_IF_ERROR(r.Bytes(&bits, (n + 7) / 8, "exists bitmap"));
+  KVSTASH_RETURN_IF_ERROR(r.Bytes(&bits, (n + 7) / 8, "exists bitmap"));
   m->present.assign(n, false);
   for (uint32_t i = 0; i < n; ++i) {
     m->present[i] = (static_cast<unsigned>(bits[i / 8]) >> (i % 8)) & 1u;
@@ -133,7 +133,7 @@ Status DecodeReplyBody(WireReader& r, const Limits& l, ExistsReply* m) {
 void EncodeReplyBody(WireWriter& w, const LongestPrefixReply& m) { w.U32(m.count); }
 
 Status DecodeReplyBody(WireReader& r, const Limits& l, LongestPrefixReply* m) {
-  RETURN_IF_ERROR(r.U32(&m->count));
+  KVSTASH_RETURN_IF_ERROR(r.U32(&m->count));
   if (m->count > l.max_batch_keys) return Status::InvalidArgument("prefix count over batch");
   return Status::Ok();
 }
@@ -148,13 +148,13 @@ void EncodeReplyBody(WireWriter& w, const StatsReply& m) {
 
 Status DecodeReplyBody(WireReader& r, const Limits&, StatsReply* m) {
   uint32_t n = 0;
-  RETURN_IF_ERROR(r.Count(&n, 0, Limits::kMaxStatsEntries, 2 + 1 + 8, "stats"));
+  KVSTASH_RETURN_IF_ERROR(r.Count(&n, 0, Limits::kMaxStatsEntries, 2 + 1 + 8, "stats"));
   m->entries.resize(n);
   for (auto& [name, value] : m->entries) {
     std::string_view s;
-    RETURN_IF_ERROR(r.Str16(&s, 1, Limits::kMaxStatName, "stat name"));
+    KVSTASH_RETURN_IF_ERROR(r.Str16(&s, 1, Limits::kMaxStatName, "stat name"));
     name.assign(s);
-    RETURN_IF_ERROR(r.U64(&value));
+    KVSTASH_RETURN_IF_ERROR(r.U64(&value));
   }
   return Status::Ok();
 }

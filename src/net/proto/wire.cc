@@ -35,31 +35,31 @@ uint64_t WireReader::ReadLe(int n) {
 }
 
 Status WireReader::U8(uint8_t* v) {
-  RETURN_IF_ERROR(Need(1, "u8"));
+  KVSTASH_RETURN_IF_ERROR(Need(1, "u8"));
   *v = static_cast<uint8_t>(ReadLe(1));
   return Status::Ok();
 }
 
 Status WireReader::U16(uint16_t* v) {
-  RETURN_IF_ERROR(Need(2, "u16"));
+  KVSTASH_RETURN_IF_ERROR(Need(2, "u16"));
   *v = static_cast<uint16_t>(ReadLe(2));
   return Status::Ok();
 }
 
 Status WireReader::U32(uint32_t* v) {
-  RETURN_IF_ERROR(Need(4, "u32"));
+  KVSTASH_RETURN_IF_ERROR(Need(4, "u32"));
   *v = static_cast<uint32_t>(ReadLe(4));
   return Status::Ok();
 }
 
 Status WireReader::U64(uint64_t* v) {
-  RETURN_IF_ERROR(Need(8, "u64"));
+  KVSTASH_RETURN_IF_ERROR(Need(8, "u64"));
   *v = ReadLe(8);
   return Status::Ok();
 }
 
 Status WireReader::Bytes(std::span<const std::byte>* b, size_t n, std::string_view what) {
-  RETURN_IF_ERROR(Need(n, what));
+  KVSTASH_RETURN_IF_ERROR(Need(n, what));
   *b = in_.subspan(pos_, n);
   pos_ += n;
   return Status::Ok();
@@ -68,20 +68,20 @@ Status WireReader::Bytes(std::span<const std::byte>* b, size_t n, std::string_vi
 Status WireReader::Str16(std::string_view* s, uint32_t min_len, uint32_t max_len,
                          std::string_view what) {
   uint16_t len = 0;
-  RETURN_IF_ERROR(U16(&len));
+  KVSTASH_RETURN_IF_ERROR(U16(&len));
   if (len < min_len || len > max_len) {
     return Status::InvalidArgument(
         fmt::format("{} length {} outside [{}, {}]", what, len, min_len, max_len));
   }
   std::span<const std::byte> b;
-  RETURN_IF_ERROR(Bytes(&b, len, what));
+  KVSTASH_RETURN_IF_ERROR(Bytes(&b, len, what));
   *s = std::string_view(reinterpret_cast<const char*>(b.data()), b.size());
   return Status::Ok();
 }
 
 Status WireReader::Blob32(std::span<const std::byte>* b, uint32_t max_len, std::string_view what) {
   uint32_t len = 0;
-  RETURN_IF_ERROR(U32(&len));
+  KVSTASH_RETURN_IF_ERROR(U32(&len));
   if (len > max_len) {
     return Status::InvalidArgument(fmt::format("{} length {} over {}", what, len, max_len));
   }
@@ -90,7 +90,7 @@ Status WireReader::Blob32(std::span<const std::byte>* b, uint32_t max_len, std::
 
 Status WireReader::Count(uint32_t* n, uint32_t min, uint32_t max, size_t min_elem_bytes,
                          std::string_view what) {
-  RETURN_IF_ERROR(U32(n));
+  KVSTASH_RETURN_IF_ERROR(U32(n));
   if (*n < min || *n > max) {
     return Status::InvalidArgument(fmt::format("{} count {} outside [{}, {}]", what, *n, min, max));
   }

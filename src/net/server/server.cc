@@ -72,7 +72,7 @@ ArenaAllocator SharedArenaAllocator(const std::shared_ptr<net::SharedArenas>& ar
 }
 
 Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, BlockStore* store) {
-  RETURN_IF_ERROR(options.Validate());
+  KVSTASH_RETURN_IF_ERROR(options.Validate());
   if (store == nullptr) return Status::InvalidArgument("Server: store is null");
   auto impl = std::make_unique<Impl>();
   ServerShared& sh = impl->shared;
@@ -85,10 +85,11 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, BlockStore
   if (sh.options.shared_arenas != nullptr) {
     impl->context = sh.options.shared_arenas->context();
   } else {
-    ASSIGN_OR_RETURN(impl->context, net::UcxContext::Create());
+    KVSTASH_ASSIGN_OR_RETURN(impl->context, net::UcxContext::Create());
   }
   sh.context = impl->context.get();
-  ASSIGN_OR_RETURN(impl->tenants, net::TenantTable::Create(sh.options, store, *impl->context));
+  KVSTASH_ASSIGN_OR_RETURN(impl->tenants,
+                           net::TenantTable::Create(sh.options, store, *impl->context));
   sh.tenants = impl->tenants.get();
   for (BlockStore* s : sh.tenants->stores()) {
     uint64_t inode = 0;
@@ -97,7 +98,7 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, BlockStore
     }
   }
   for (uint32_t i = 0; i < sh.options.workers; ++i) {
-    ASSIGN_OR_RETURN(auto w, ServerWorker::Create(static_cast<int>(i), &sh));
+    KVSTASH_ASSIGN_OR_RETURN(auto w, ServerWorker::Create(static_cast<int>(i), &sh));
     impl->workers.push_back(std::move(w));
   }
   auto server = std::unique_ptr<Server>(new Server(std::move(impl)));
@@ -109,10 +110,10 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, BlockStore
 Status Server::Start() {
   Impl& im = *impl_;
   if (im.started) return Status::Internal("Server already started");
-  ASSIGN_OR_RETURN(
+  KVSTASH_ASSIGN_OR_RETURN(
       auto addr, net::ResolveAddress(im.shared.options.listen_host, im.shared.options.listen_port));
   ServerWorker* w0 = im.workers[0].get();
-  RETURN_IF_ERROR(w0->Listen(addr, [&im, w0](ucp_conn_request_h req) {
+  KVSTASH_RETURN_IF_ERROR(w0->Listen(addr, [&im, w0](ucp_conn_request_h req) {
     // Runs on worker 0's thread, inside its progress.
     if (!im.shared.accepting.load(std::memory_order_acquire)) {
       w0->RejectConnRequest(req);  // shutting down

@@ -20,7 +20,7 @@ Result<std::unique_ptr<BounceArena>> BounceArena::Create(UcxContext& context, ui
   }
   a->base_ = static_cast<std::byte*>(p);
   a->size_ = size;
-  ASSIGN_OR_RETURN(a->registration_, UcxMemory::Map(context, a->base_, a->size_));
+  KVSTASH_ASSIGN_OR_RETURN(a->registration_, UcxMemory::Map(context, a->base_, a->size_));
   a->free_[0] = a->size_;
   a->free_bytes_ = a->size_;
   return a;

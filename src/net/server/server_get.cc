@@ -163,7 +163,7 @@ Status ServerWorker::WriteDramToClient(Connection& c, const BlockPin& pin, const
     Bump(counters_.dram_payload_memcpy_bytes, pin.size());
     return Status::Ok();
   }
-  RETURN_IF_ERROR(RmaWrite(c, {src, pin.size()}, c.arena()->get(), buf, offset));
+  KVSTASH_RETURN_IF_ERROR(RmaWrite(c, {src, pin.size()}, c.arena()->get(), buf, offset));
   Bump(counters_.get_bytes_dram, pin.size());
   return Status::Ok();
 }
@@ -185,7 +185,7 @@ Status ServerWorker::WriteFlashToClient(GetCompletion& chunk, size_t item, std::
     return Status::Ok();
   }
   if (f.buffer_id == kPayloadBufferId) {
-    RETURN_IF_ERROR(SendPayload(get, f.reply_index, src, bounce_->memh(), chunk));
+    KVSTASH_RETURN_IF_ERROR(SendPayload(get, f.reply_index, src, bounce_->memh(), chunk));
     Bump(counters_.get_bytes_flash, src.size());
     return Status::Ok();
   }
@@ -200,7 +200,7 @@ Status ServerWorker::WriteFlashToClient(GetCompletion& chunk, size_t item, std::
     Bump(counters_.get_bytes_mapped, src.size());
     return Status::Ok();
   }
-  RETURN_IF_ERROR(RmaWrite(c, src, bounce_->memh(), *buf, f.offset));
+  KVSTASH_RETURN_IF_ERROR(RmaWrite(c, src, bounce_->memh(), *buf, f.offset));
   *rma_writes = true;
   Bump(counters_.get_bytes_flash, src.size());
   return Status::Ok();
@@ -275,7 +275,7 @@ Status ServerWorker::OnGet(const std::shared_ptr<Connection>& conn, const Header
                            std::span<const std::byte> body) {
   Bump(counters_.requests_get);
   GetRequest req;
-  RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
+  KVSTASH_RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
   GetRef get = GetCompletion::NewGet(this, conn, h, req.items.size());
   bool dram_writes = false;
   for (const auto& it : req.items) ServeGetItem(*get, it, &dram_writes);
@@ -297,7 +297,7 @@ Status ServerWorker::EnsureFlashResources() {
     // Never less than one block of the largest size, so every Get can make progress.
     uint64_t bytes = std::max(shared_->options.flash_bounce_bytes,
                               BounceArena::RoundUp(shared_->options.max_value_bytes));
-    ASSIGN_OR_RETURN(bounce_, BounceArena::Create(*shared_->context, bytes));
+    KVSTASH_ASSIGN_OR_RETURN(bounce_, BounceArena::Create(*shared_->context, bytes));
   }
   if (reader_ == nullptr) {
     UcxWorker* w = worker_.get();

@@ -29,7 +29,7 @@ void ServerWorker::CountKeyStatus(StatusCode code) {
 Status ServerWorker::OnHello(Connection& c, const Header& h, std::span<const std::byte> body) {
   Bump(counters_.requests_hello);
   HelloRequest req;
-  RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
+  KVSTASH_RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
   if (req.min_version > kProtocolVersion || req.max_version < kProtocolVersion) {
     Bump(counters_.request_errors);
     ReplyError(c, h,
@@ -62,7 +62,7 @@ Status ServerWorker::OnHello(Connection& c, const Header& h, std::span<const std
 Status ServerWorker::OnAllocate(Connection& c, const Header& h, std::span<const std::byte> body) {
   Bump(counters_.requests_allocate);
   AllocateRequest req;
-  RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
+  KVSTASH_RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
   AllocateReply rep;
   rep.items.resize(req.items.size());
   int64_t now = shared_->options.clock->NowNanos();
@@ -86,7 +86,7 @@ Status ServerWorker::OnAllocate(Connection& c, const Header& h, std::span<const 
 Status ServerWorker::OnCommit(Connection& c, const Header& h, std::span<const std::byte> body) {
   Bump(counters_.requests_commit);
   CommitRequest req;
-  RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
+  KVSTASH_RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
   StatusListReply rep;
   for (const auto& it : req.items) {
     std::optional<Checksum> sum;
@@ -103,7 +103,7 @@ Status ServerWorker::OnCommit(Connection& c, const Header& h, std::span<const st
 Status ServerWorker::OnAbort(Connection& c, const Header& h, std::span<const std::byte> body) {
   Bump(counters_.requests_abort);
   AbortRequest req;
-  RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
+  KVSTASH_RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
   StatusListReply rep;
   for (const auto& it : req.items) {
     Status s = c.store()->Abort(c.ns(), it.key, ArenaOffset(it.offset));
@@ -118,9 +118,9 @@ Status ServerWorker::OnRegisterBuffer(Connection& c, const Header& h,
                                       std::span<const std::byte> body) {
   Bump(counters_.requests_register_buffer);
   RegisterBufferRequest req;
-  RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
+  KVSTASH_RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
   // A key this endpoint cannot unpack is malformed input: close the connection.
-  ASSIGN_OR_RETURN(auto rkey, RemoteKey::Unpack(c.ep()->get(), req.rkey));
+  KVSTASH_ASSIGN_OR_RETURN(auto rkey, RemoteKey::Unpack(c.ep()->get(), req.rkey));
   // With shared arenas on, a same-host client's shared buffer is mapped once; its pages fault
   // in on first use (populating a GiB here would stall this worker for ~250 ms). Never onto
   // one of our own arenas: a client could otherwise have blocks copied over other blocks.
@@ -148,7 +148,7 @@ Status ServerWorker::OnUnregisterBuffer(Connection& c, const Header& h,
                                         std::span<const std::byte> body) {
   Bump(counters_.requests_unregister_buffer);
   UnregisterBufferRequest req;
-  RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
+  KVSTASH_RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
   Status s = c.RemoveBuffer(req.buffer_id);
   if (!s.ok()) {
     Bump(counters_.request_errors);
@@ -161,7 +161,7 @@ Status ServerWorker::OnUnregisterBuffer(Connection& c, const Header& h,
 
 Status ServerWorker::OnKeys(Connection& c, const Header& h, std::span<const std::byte> body) {
   KeysRequest req;
-  RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
+  KVSTASH_RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
   BlockStore& store = *c.store();
   if (h.opcode == Opcode::kExists) {
     Bump(counters_.requests_exists);
@@ -187,7 +187,7 @@ Status ServerWorker::OnKeys(Connection& c, const Header& h, std::span<const std:
 
 Status ServerWorker::OnGoodbye(Connection& c, const Header& h, std::span<const std::byte> body) {
   GoodbyeRequest req;
-  RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
+  KVSTASH_RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
   c.set_said_goodbye();
   Reply(c, h, EmptyReply{});
   return Status::Ok();
@@ -196,7 +196,7 @@ Status ServerWorker::OnGoodbye(Connection& c, const Header& h, std::span<const s
 Status ServerWorker::OnStats(Connection& c, const Header& h, std::span<const std::byte> body) {
   Bump(counters_.requests_stats);
   StatsRequest req;
-  RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
+  KVSTASH_RETURN_IF_ERROR(DecodeBody(body, shared_->limits, &req));
   StatsReply rep;
   rep.entries = shared_->stats_pairs(c.store());
   if (rep.entries.size() > Limits::kMaxStatsEntries) rep.entries.resize(Limits::kMaxStatsEntries);

@@ -31,7 +31,8 @@ Result<UcxMemory*> TenantTable::ArenaOf(BlockStore* store, UcxContext& context) 
     arenas_.push_back(shared);
     return shared;
   }
-  ASSIGN_OR_RETURN(auto mem, UcxMemory::Map(context, store->arena_base(), store->arena_size()));
+  KVSTASH_ASSIGN_OR_RETURN(auto mem,
+                           UcxMemory::Map(context, store->arena_base(), store->arena_size()));
   arenas_.push_back(mem.get());
   owned_arenas_.push_back(std::move(mem));
   return arenas_.back();
@@ -46,7 +47,7 @@ Result<std::unique_ptr<TenantTable>> TenantTable::Create(const ServerOptions& op
   t->default_tokens_ = options.auth_tokens;
   t->default_.store = default_store;
   t->default_.name = "default";
-  ASSIGN_OR_RETURN(t->default_.arena, t->ArenaOf(default_store, context));
+  KVSTASH_ASSIGN_OR_RETURN(t->default_.arena, t->ArenaOf(default_store, context));
   for (const ServerTenant& st : options.tenants) {
     Entry e;
     e.ns = st.namespace_id;
@@ -54,7 +55,7 @@ Result<std::unique_ptr<TenantTable>> TenantTable::Create(const ServerOptions& op
     e.route.ns = st.namespace_id;
     e.route.store = st.store != nullptr ? st.store : default_store;
     e.route.name = st.name;
-    ASSIGN_OR_RETURN(e.route.arena, t->ArenaOf(e.route.store, context));
+    KVSTASH_ASSIGN_OR_RETURN(e.route.arena, t->ArenaOf(e.route.store, context));
     t->tenants_.push_back(std::move(e));
   }
   return t;

@@ -12,9 +12,10 @@ namespace kvstash::net {
 
 Result<std::unique_ptr<ServerWorker>> ServerWorker::Create(int index, ServerShared* shared) {
   std::unique_ptr<ServerWorker> w(new ServerWorker(index, shared));
-  ASSIGN_OR_RETURN(w->worker_, UcxWorker::Create(*shared->context));
-  RETURN_IF_ERROR(w->worker_->SetAmHandler(kRequestAmId, &ServerWorker::OnAm, w.get()));
-  RETURN_IF_ERROR(w->worker_->SetAmHandler(kPutPayloadAmId, &ServerWorker::OnPutPayload, w.get()));
+  KVSTASH_ASSIGN_OR_RETURN(w->worker_, UcxWorker::Create(*shared->context));
+  KVSTASH_RETURN_IF_ERROR(w->worker_->SetAmHandler(kRequestAmId, &ServerWorker::OnAm, w.get()));
+  KVSTASH_RETURN_IF_ERROR(
+      w->worker_->SetAmHandler(kPutPayloadAmId, &ServerWorker::OnPutPayload, w.get()));
   return w;
 }
 
@@ -25,7 +26,7 @@ ServerWorker::~ServerWorker() {
 
 Status ServerWorker::Listen(const sockaddr_storage& addr,
                             std::function<void(ucp_conn_request_h)> dispatch) {
-  ASSIGN_OR_RETURN(listener_, UcxListener::Create(*worker_, addr, std::move(dispatch)));
+  KVSTASH_ASSIGN_OR_RETURN(listener_, UcxListener::Create(*worker_, addr, std::move(dispatch)));
   return Status::Ok();
 }
 

@@ -6,7 +6,7 @@
 namespace kvstash::net {
 
 Result<std::shared_ptr<SharedArenas>> SharedArenas::Create() {
-  ASSIGN_OR_RETURN(std::unique_ptr<UcxContext> context, UcxContext::Create());
+  KVSTASH_ASSIGN_OR_RETURN(std::unique_ptr<UcxContext> context, UcxContext::Create());
   return std::shared_ptr<SharedArenas>(new SharedArenas(std::move(context)));
 }
 
@@ -22,8 +22,8 @@ ArenaAllocator SharedArenas::Allocator() {
 }
 
 Result<ArenaMemory> SharedArenas::Allocate(uint64_t bytes) {
-  ASSIGN_OR_RETURN(std::unique_ptr<UcxMemory> mem,
-                   UcxMemory::Allocate(*context_, bytes, /*populate=*/false));
+  KVSTASH_ASSIGN_OR_RETURN(std::unique_ptr<UcxMemory> mem,
+                           UcxMemory::Allocate(*context_, bytes, /*populate=*/false));
   std::byte* base = mem->address();
   // Transparent huge pages for the segment where the kernel allows them for shared memory
   // (/sys/kernel/mm/transparent_hugepage/shmem_enabled "advise"; a no-op with "never").

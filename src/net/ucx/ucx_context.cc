@@ -23,7 +23,8 @@ Result<std::unique_ptr<UcxContext>> UcxContext::Create() {
   setenv("UCX_TCP_TX_SEG_SIZE", "256K", /*overwrite=*/0);
   setenv("UCX_TCP_RX_SEG_SIZE", "256K", /*overwrite=*/0);
   ucp_config_t* config = nullptr;
-  RETURN_IF_ERROR(UcsToStatus(ucp_config_read(nullptr, nullptr, &config), "ucp_config_read"));
+  KVSTASH_RETURN_IF_ERROR(
+      UcsToStatus(ucp_config_read(nullptr, nullptr, &config), "ucp_config_read"));
   if (const char* tls = std::getenv("UCX_TLS"); tls != nullptr) {
     std::string fixed = WithHandshakeTransport(tls);
     if (fixed != tls) {
@@ -51,7 +52,7 @@ Result<std::unique_ptr<UcxContext>> UcxContext::Create() {
   ucp_context_h ctx = nullptr;
   ucs_status_t s = ucp_init(&params, config, &ctx);
   ucp_config_release(config);
-  RETURN_IF_ERROR(UcsToStatus(s, "ucp_init"));
+  KVSTASH_RETURN_IF_ERROR(UcsToStatus(s, "ucp_init"));
   ucp_context_attr_t attr{};
   attr.field_mask = UCP_ATTR_FIELD_MEMORY_TYPES;
   uint64_t types = 1ull << UCS_MEMORY_TYPE_HOST;

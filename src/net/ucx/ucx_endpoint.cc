@@ -32,7 +32,7 @@ Result<std::unique_ptr<UcxEndpoint>> UcxEndpoint::Create(UcxWorker& worker, ucp_
         "a client on auto adapts, a forced one must match",
         peer_failure ? "on" : "off"));
   }
-  RETURN_IF_ERROR(UcsToStatus(s, "ucp_ep_create"));
+  KVSTASH_RETURN_IF_ERROR(UcsToStatus(s, "ucp_ep_create"));
   return ep;
 }
 
@@ -152,7 +152,8 @@ bool IsLocalAddress(const sockaddr_storage& addr) {
 Result<sockaddr_storage> ConnRequestClientAddress(ucp_conn_request_h req) {
   ucp_conn_request_attr_t attr{};
   attr.field_mask = UCP_CONN_REQUEST_ATTR_FIELD_CLIENT_ADDR;
-  RETURN_IF_ERROR(UcsToStatus(ucp_conn_request_query(req, &attr), "ucp_conn_request_query"));
+  KVSTASH_RETURN_IF_ERROR(
+      UcsToStatus(ucp_conn_request_query(req, &attr), "ucp_conn_request_query"));
   return attr.client_address;
 }
 

@@ -32,7 +32,8 @@ Result<std::unique_ptr<UcxListener>> UcxListener::Create(UcxWorker& worker,
   }
   ucp_listener_attr_t attr{};
   attr.field_mask = UCP_LISTENER_ATTR_FIELD_SOCKADDR;
-  RETURN_IF_ERROR(UcsToStatus(ucp_listener_query(l->listener_, &attr), "ucp_listener_query"));
+  KVSTASH_RETURN_IF_ERROR(
+      UcsToStatus(ucp_listener_query(l->listener_, &attr), "ucp_listener_query"));
   l->port_ = PortOf(attr.sockaddr);
   return l;
 }

@@ -20,9 +20,9 @@ Result<std::unique_ptr<UcxMemory>> UcxMemory::Map(UcxContext& context, void* add
   params.length = length;
   params.memory_type = type;
   ucp_mem_h memh = nullptr;
-  RETURN_IF_ERROR(UcsToStatus(ucp_mem_map(context.get(), &params, &memh), "ucp_mem_map"));
+  KVSTASH_RETURN_IF_ERROR(UcsToStatus(ucp_mem_map(context.get(), &params, &memh), "ucp_mem_map"));
   std::unique_ptr<UcxMemory> m(new UcxMemory(context, memh, static_cast<std::byte*>(addr), length));
-  RETURN_IF_ERROR(m->PackRkey());
+  KVSTASH_RETURN_IF_ERROR(m->PackRkey());
   return m;
 }
 
@@ -50,14 +50,14 @@ Result<std::unique_ptr<UcxMemory>> UcxMemory::Allocate(UcxContext& context, size
   auto* base = static_cast<std::byte*>(attr.address);
   std::unique_ptr<UcxMemory> m(new UcxMemory(context, memh, base, length));
   if (populate) PopulateWrite(base, length);
-  RETURN_IF_ERROR(m->PackRkey());
+  KVSTASH_RETURN_IF_ERROR(m->PackRkey());
   return m;
 }
 
 Status UcxMemory::PackRkey() {
   void* packed = nullptr;
   size_t packed_size = 0;
-  RETURN_IF_ERROR(
+  KVSTASH_RETURN_IF_ERROR(
       UcsToStatus(ucp_rkey_pack(ctx_.get(), memh_, &packed, &packed_size), "ucp_rkey_pack"));
   const auto* p = static_cast<const std::byte*>(packed);
   rkey_.assign(p, p + packed_size);

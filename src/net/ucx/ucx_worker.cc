@@ -14,7 +14,8 @@ Result<std::unique_ptr<UcxWorker>> UcxWorker::Create(UcxContext& context) {
   params.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
   params.thread_mode = UCS_THREAD_MODE_SERIALIZED;
   ucp_worker_h w = nullptr;
-  RETURN_IF_ERROR(UcsToStatus(ucp_worker_create(context.get(), &params, &w), "ucp_worker_create"));
+  KVSTASH_RETURN_IF_ERROR(
+      UcsToStatus(ucp_worker_create(context.get(), &params, &w), "ucp_worker_create"));
   int efd = -1;
   ucs_status_t s = ucp_worker_get_efd(w, &efd);
   if (s != UCS_OK) {
