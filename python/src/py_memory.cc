@@ -2,6 +2,7 @@
 
 #include <dlpack/dlpack.h>
 #include <fmt/format.h>
+#include <pybind11/stl.h>
 
 #include <string>
 

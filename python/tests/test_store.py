@@ -71,6 +71,34 @@ def test_buffer_kinds(store: Store) -> None:
     assert store.get_into("np", b"\0" * 4096) == ErrorCode.INVALID_ARGUMENT
 
 
+class CudaArrayInterfaceOnly:
+    """Exposes a host array through __cuda_array_interface__ alone: the parsing path that
+    CuPy/torch CUDA tensors take (the client classifies the pointer itself; host memory
+    stays on the host path, so this runs without a GPU)."""
+
+    def __init__(self, a: np.ndarray, readonly: bool = False, strides=None) -> None:
+        self.a = a
+        self.__cuda_array_interface__ = {
+            "shape": a.shape, "typestr": a.dtype.str, "data": (a.ctypes.data, readonly),
+            "strides": strides, "version": 3,
+        }
+
+
+def test_cuda_array_interface_is_parsed(store: Store) -> None:
+    src = pattern(8192, 8).view(np.float32).reshape(64, 32)
+    assert store.put("cai", CudaArrayInterfaceOnly(src)) == 0
+    dst = np.zeros_like(src)
+    assert store.get_into("cai", CudaArrayInterfaceOnly(dst)) == src.nbytes
+    assert dst.tobytes() == src.tobytes()  # bytes: random bits make NaNs
+    assert store.get_into("cai", CudaArrayInterfaceOnly(dst, readonly=True)) == (
+        ErrorCode.INVALID_ARGUMENT)
+    assert "read-only" in last_error()
+    # Explicit C strides are accepted; transposed ones are refused.
+    assert store.get_into("cai", CudaArrayInterfaceOnly(dst, strides=(128, 4))) == src.nbytes
+    assert store.get_into("cai", CudaArrayInterfaceOnly(dst, strides=(4, 256))) == (
+        ErrorCode.INVALID_ARGUMENT)
+
+
 def test_zero_copy_registered_and_raw_pointers(store: Store) -> None:
     pool = np.zeros(8 << 20, dtype=np.uint8)
     assert store.register_buffer(pool) == 0
