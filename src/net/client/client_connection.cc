@@ -119,6 +119,12 @@ Result<std::unique_ptr<ClientConnection>> ClientConnection::Open(UcxWorker& work
     const bool again = retry || (adapt && attempt == 1);
     if (!again || s.code() != StatusCode::kUnavailable ||
         std::chrono::steady_clock::now() + backoff >= deadline) {
+      if (s.code() == StatusCode::kTimeout) {
+        return Status::Timeout(
+            fmt::format("{} accepted the connection but sent no handshake reply within {} ms: is a "
+                        "kvstashd listening there, and is it running (not stopped or overloaded)?",
+                        options.server_address, options.connect_timeout.count()));
+      }
       if (s.code() != StatusCode::kUnavailable) return s;
       return Status::Unavailable(fmt::format(
           "no connection to {} after {} attempt{}; last: {}. Is kvstashd listening there? "
@@ -234,17 +240,15 @@ Status ClientConnection::WaitForReply(ucs_status_ptr_t send, uint64_t id, Steady
     }
     worker_.Wait(TimeLeft(deadline, std::chrono::milliseconds(50)));
   }
-  if (send != nullptr) {
-    ucp_request_cancel(worker_.get(), send);
-    ucp_request_free(send);
-  }
+  if (send != nullptr) ep_->Abandon(send);  // a send cannot be cancelled (UcxEndpoint)
   return result;
 }
 
 Status ClientConnection::Flush(SteadyTime deadline) {
   ucp_request_param_t p{};
-  Status s = worker_.WaitRequest(ucp_ep_flush_nbx(ep_->get(), &p), deadline, "ucp_ep_flush_nbx",
-                                 [this] { return ep_->failed(); });
+  Status s = worker_.WaitRequest(
+      ucp_ep_flush_nbx(ep_->get(), &p), deadline, "ucp_ep_flush_nbx",
+      [this] { return ep_->failed(); }, [this](ucs_status_ptr_t r) { ep_->Abandon(r); });
   if (!s.ok()) Kill();
   return s;
 }

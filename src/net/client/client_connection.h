@@ -91,6 +91,9 @@ class ClientConnection {
   Status Flush(SteadyTime deadline);
 
   ucp_ep_h ep() const { return ep_->get(); }
+  // Hands a request on this connection's endpoint that is given up on to the endpoint, which
+  // keeps it until it completes (UcxEndpoint::Abandon).
+  void Abandon(ucs_status_ptr_t req) { ep_->Abandon(req); }
   UcxWorker& worker() const { return worker_; }
   uint64_t arena_address() const { return arena_address_; }
   uint64_t arena_bytes() const { return arena_bytes_; }

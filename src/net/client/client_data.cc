@@ -332,12 +332,14 @@ Status Client::Impl::WaitPutPayloads(std::vector<ucs_status_ptr_t> sends,
     }
   }
   if (done < sends.size()) {
-    // Sends still reading the caller's values: closing the endpoint makes UCX complete them.
+    // Sends still reading the caller's values: closing the endpoint makes UCX complete them
+    // (with peer-failure handling); without it the endpoint keeps them and is parked until
+    // they complete (UcxEndpoint::Abandon).
     bool timed_out = std::chrono::steady_clock::now() >= deadline;
+    for (size_t i = done; i < sends.size(); ++i) conn->Abandon(sends[i]);
     conn.reset();
     connected.store(false);
     worker->ProgressAll();
-    for (size_t i = done; i < sends.size(); ++i) ucp_request_free(sends[i]);
     return timed_out ? Status::Timeout("put payloads timed out")
                      : Status::Unavailable("connection lost while sending put payloads");
   }

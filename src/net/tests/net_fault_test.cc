@@ -1,6 +1,9 @@
 // Failure tests: the server going away and coming back, malformed input from a raw peer, a
 // writer dying between Allocate and Commit.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
@@ -96,6 +99,37 @@ TEST(NetFaultTest, ConnectRetriesAFailedHandshakeUntilTheConnectDeadline) {
   EXPECT_GE(accepted, 2);
   EXPECT_GE(elapsed, std::chrono::milliseconds(300));   // it kept trying...
   EXPECT_LT(elapsed, std::chrono::milliseconds(1500));  // ...until the connect deadline
+}
+
+// A port that accepts TCP connections and then never answers (a stopped kvstashd, another
+// program): Connect fails with a Timeout naming the cause, in every peer-failure mode, and the
+// process lives. Without peer-failure handling UCX 1.13 aborts the process if an endpoint is
+// destroyed with the unanswered Hello still queued on it (UcxEndpoint::Abandon parks it).
+TEST(NetFaultTest, ConnectToAPeerThatNeverAnswersFailsWithoutAborting) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(::listen(fd, 64), 0);  // the kernel completes TCP handshakes; nobody answers
+  socklen_t len = sizeof(a);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  for (PeerFailureDetection mode :
+       {PeerFailureDetection::kAuto, PeerFailureDetection::kOff, PeerFailureDetection::kOn}) {
+    for (int i = 0; i < 3; ++i) {
+      ClientOptions o;
+      o.server_address = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+      o.connect_timeout = std::chrono::milliseconds(200);
+      o.peer_failure = mode;
+      auto c = Client::Connect(o);
+      ASSERT_FALSE(c.ok());
+      EXPECT_EQ(c.status().code(), StatusCode::kTimeout) << c.status().ToString();
+      EXPECT_NE(c.status().message().find("no handshake reply"), std::string::npos)
+          << c.status().ToString();
+    }
+  }
+  ::close(fd);
 }
 
 // A server that comes up while Connect is trying: Connect succeeds within its deadline.

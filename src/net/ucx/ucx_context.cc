@@ -60,7 +60,9 @@ Result<std::unique_ptr<UcxContext>> UcxContext::Create() {
   return std::unique_ptr<UcxContext>(new UcxContext(ctx, types));
 }
 
-UcxContext::~UcxContext() { ucp_cleanup(ctx_); }
+UcxContext::~UcxContext() {
+  if (!leaked_) ucp_cleanup(ctx_);
+}
 
 std::string WithHandshakeTransport(std::string_view tls) {
   if (tls.empty() || tls.front() == '^') return std::string(tls);

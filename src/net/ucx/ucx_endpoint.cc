@@ -23,7 +23,7 @@ Result<std::unique_ptr<UcxEndpoint>> UcxEndpoint::Create(UcxWorker& worker, ucp_
   params.field_mask |= UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER;
   params.err_mode = peer_failure ? UCP_ERR_HANDLING_MODE_PEER : UCP_ERR_HANDLING_MODE_NONE;
   params.err_handler.cb = &UcxEndpoint::OnError;
-  params.err_handler.arg = ep.get();
+  params.err_handler.arg = ep->sink_.get();
   ucs_status_t s = ucp_ep_create(worker.get(), &params, &ep->ep_);
   if (s == UCS_ERR_UNSUPPORTED && (params.field_mask & UCP_EP_PARAM_FIELD_CONN_REQUEST) != 0) {
     // UCX 1.13 pairs only endpoints of the same error-handling level.
@@ -58,15 +58,38 @@ Result<std::unique_ptr<UcxEndpoint>> UcxEndpoint::Accept(UcxWorker& worker, ucp_
 }
 
 void UcxEndpoint::OnError(void* arg, ucp_ep_h, ucs_status_t status) {
-  auto* self = static_cast<UcxEndpoint*>(arg);
-  if (!self->error_.ok()) return;
+  auto* self = static_cast<ErrorSink*>(arg)->owner;
+  if (self == nullptr || !self->error_.ok()) return;  // parked, or already failed
   self->error_ = UcsToStatus(status, "endpoint");
   if (self->error_.ok()) self->error_ = Status::Unavailable("endpoint error");
   if (self->on_error_) self->on_error_(self->error_);
 }
 
+void UcxEndpoint::Abandon(ucs_status_ptr_t req) {
+  if (req == nullptr || UCS_PTR_IS_ERR(req)) return;
+  if (ucp_request_check_status(req) != UCS_INPROGRESS) {
+    ucp_request_free(req);
+    return;
+  }
+  abandoned_.push_back(req);
+}
+
 void UcxEndpoint::Close(bool force, std::chrono::milliseconds timeout) {
   if (ep_ == nullptr) return;
+  std::erase_if(abandoned_, [](ucs_status_ptr_t r) {
+    if (ucp_request_check_status(r) == UCS_INPROGRESS) return false;
+    ucp_request_free(r);
+    return true;
+  });
+  if (!abandoned_.empty() && !peer_failure_) {
+    sink_->owner = nullptr;
+    worker_.Park(ep_, std::move(abandoned_), sink_);
+    ep_ = nullptr;
+    return;
+  }
+  // With peer-failure handling a forced close completes queued requests with an error.
+  for (ucs_status_ptr_t r : abandoned_) ucp_request_free(r);
+  abandoned_.clear();
   ucp_request_param_t p{};
   p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
   p.flags = (force || failed()) ? UCP_EP_CLOSE_FLAG_FORCE : 0;

@@ -8,6 +8,15 @@
 // flushes a healthy endpoint (FLUSH mode) and force-closes a failed one, bounded in time; the
 // destructor closes if Close() was not called.
 //
+// Requests given up on: UCX 1.13 cannot cancel a send, and destroying an endpoint without
+// peer-failure handling (NONE) while a send or flush is still queued on it is a fatal UCX
+// error ("pending request ... should have been flushed", an abort of the whole process). That
+// happens whenever a peer stops answering: a server that accepts the connection and then
+// hangs (SIGSTOP, overload), or a port held by another program. So a caller whose deadline
+// passes hands the unfinished request to Abandon() instead of freeing it, and Close() of such
+// an endpoint parks it on the worker (UcxWorker::Park) until its requests complete, rather
+// than destroying it.
+//
 // Thread safety: the worker's thread only. The UcxWorker must outlive the endpoint.
 #ifndef KVSTASH_NET_UCX_ENDPOINT_H_
 #define KVSTASH_NET_UCX_ENDPOINT_H_
@@ -19,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kvstash/status.h"
 #include "net/ucx/ucx_worker.h"
@@ -63,9 +73,21 @@ class UcxEndpoint {
   // an unfinished close completes in later progress. Idempotent.
   void Close(bool force, std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));
 
+  // Keeps `req` (returned by a ucp_*_nbx call on this endpoint, possibly still in progress)
+  // until it completes; the caller must not touch it again. See the class comment.
+  void Abandon(ucs_status_ptr_t req);
+
  private:
+  // What UCX's error handler reaches (its `arg`): outlives this object when the endpoint is
+  // parked, and then no longer calls back.
+  struct ErrorSink {
+    UcxEndpoint* owner = nullptr;  // null once parked
+  };
   UcxEndpoint(UcxWorker& worker, ErrorCallback on_error, bool peer_failure)
-      : worker_(worker), on_error_(std::move(on_error)), peer_failure_(peer_failure) {}
+      : worker_(worker),
+        on_error_(std::move(on_error)),
+        peer_failure_(peer_failure),
+        sink_(std::make_shared<ErrorSink>(ErrorSink{this})) {}
   static Result<std::unique_ptr<UcxEndpoint>> Create(UcxWorker& worker, ucp_ep_params_t& params,
                                                      ErrorCallback on_error, bool peer_failure);
   static void OnError(void* arg, ucp_ep_h ep, ucs_status_t status);
@@ -75,6 +97,8 @@ class UcxEndpoint {
   ucp_ep_h ep_ = nullptr;
   const bool peer_failure_;
   Status error_;
+  std::shared_ptr<ErrorSink> sink_;
+  std::vector<ucs_status_ptr_t> abandoned_;  // requests kept until they complete
 };
 
 // True if `addr` belongs to this host: a loopback address, or an address of one of its

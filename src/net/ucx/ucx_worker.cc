@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sched.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 
@@ -22,15 +23,57 @@ Result<std::unique_ptr<UcxWorker>> UcxWorker::Create(UcxContext& context) {
     ucp_worker_destroy(w);
     return UcsToStatus(s, "ucp_worker_get_efd");
   }
-  return std::unique_ptr<UcxWorker>(new UcxWorker(w, efd));
+  return std::unique_ptr<UcxWorker>(new UcxWorker(context, w, efd));
 }
 
-UcxWorker::~UcxWorker() { ucp_worker_destroy(worker_); }
+UcxWorker::~UcxWorker() {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+  while (!parked_.empty() && std::chrono::steady_clock::now() < deadline) {
+    ProgressAll();
+    if (!parked_.empty()) Wait(std::chrono::milliseconds(10));
+  }
+  if (!parked_.empty()) {
+    spdlog::warn(
+        "UCX worker left allocated: {} endpoint(s) without peer-failure handling still have "
+        "requests queued to a peer that stopped answering, and UCX 1.13 aborts the process "
+        "when such an endpoint is destroyed",
+        parked_.size());
+    context_.Leak();
+    return;
+  }
+  ucp_worker_destroy(worker_);
+}
 
 unsigned UcxWorker::ProgressAll() {
   unsigned total = 0;
   while (unsigned n = ucp_worker_progress(worker_)) total += n;
+  if (!parked_.empty()) ReapParked();
   return total;
+}
+
+void UcxWorker::Park(ucp_ep_h ep, std::vector<ucs_status_ptr_t> requests,
+                     std::shared_ptr<void> keep) {
+  parked_.push_back({ep, std::move(requests), std::move(keep)});
+}
+
+void UcxWorker::ReapParked() {
+  for (auto it = parked_.begin(); it != parked_.end();) {
+    std::erase_if(it->requests, [](ucs_status_ptr_t r) {
+      if (ucp_request_check_status(r) == UCS_INPROGRESS) return false;
+      ucp_request_free(r);
+      return true;
+    });
+    if (!it->requests.empty()) {
+      ++it;
+      continue;
+    }
+    ucp_request_param_t p{};
+    p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+    p.flags = UCP_EP_CLOSE_FLAG_FORCE;
+    ucs_status_ptr_t req = ucp_ep_close_nbx(it->ep, &p);
+    if (req != nullptr && !UCS_PTR_IS_ERR(req)) ucp_request_free(req);  // finishes in progress
+    it = parked_.erase(it);
+  }
 }
 
 void UcxWorker::Wait(std::chrono::milliseconds timeout, std::chrono::microseconds spin) {
@@ -63,7 +106,8 @@ Status UcxWorker::SetAmHandler(unsigned id, ucp_am_recv_callback_t cb, void* arg
 }
 
 Status UcxWorker::WaitRequest(ucs_status_ptr_t req, SteadyTime deadline, std::string_view what,
-                              const std::function<bool()>& abort) {
+                              const std::function<bool()>& abort,
+                              const std::function<void(ucs_status_ptr_t)>& give_up) {
   if (req == nullptr) return Status::Ok();
   if (UCS_PTR_IS_ERR(req)) return UcsToStatus(UCS_PTR_STATUS(req), what);
   Status result;
@@ -83,6 +127,10 @@ Status UcxWorker::WaitRequest(ucs_status_ptr_t req, SteadyTime deadline, std::st
       break;
     }
     Wait(TimeLeft(deadline, std::chrono::milliseconds(50)));
+  }
+  if (give_up) {
+    give_up(req);
+    return result;
   }
   if (ucp_request_check_status(req) == UCS_INPROGRESS) ucp_request_cancel(worker_, req);
   ucp_request_free(req);

@@ -52,13 +52,33 @@ class UcxWorker {
   // Completes `req` (the return value of a ucp_*_nbx call made without a callback). Errors:
   // the request's own status mapped by UcsToStatus, Timeout at `deadline` (the request is
   // then cancelled), Unavailable when `abort()` becomes true.
+  // `give_up`: called with `req` instead of cancelling and freeing it when it is still in
+  // progress at the deadline or abort (UcxEndpoint::Abandon for a request on an endpoint).
   Status WaitRequest(ucs_status_ptr_t req, SteadyTime deadline, std::string_view what,
-                     const std::function<bool()>& abort = {});
+                     const std::function<bool()>& abort = {},
+                     const std::function<void(ucs_status_ptr_t)>& give_up = {});
+
+  // Takes an endpoint without peer-failure handling that still has `requests` in progress
+  // (UcxEndpoint::Close): it is closed once they complete, checked at every ProgressAll().
+  // `keep` stays alive as long as the endpoint (its error handler's argument). An endpoint
+  // still parked when the worker goes cannot be destroyed: the worker and its context are then
+  // left allocated (logged), since destroying them would abort the process.
+  void Park(ucp_ep_h ep, std::vector<ucs_status_ptr_t> requests, std::shared_ptr<void> keep);
+  size_t parked() const { return parked_.size(); }
 
  private:
-  explicit UcxWorker(ucp_worker_h w, int efd) : worker_(w), efd_(efd) {}
+  explicit UcxWorker(UcxContext& context, ucp_worker_h w, int efd)
+      : context_(context), worker_(w), efd_(efd) {}
+  void ReapParked();
+  struct Parked {
+    ucp_ep_h ep;
+    std::vector<ucs_status_ptr_t> requests;
+    std::shared_ptr<void> keep;
+  };
+  UcxContext& context_;
   ucp_worker_h worker_;
   int efd_;
+  std::vector<Parked> parked_;
 };
 
 // Milliseconds left until `deadline` (0 if passed), capped at `cap`.
