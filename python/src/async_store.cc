@@ -37,7 +37,7 @@ Result<std::unique_ptr<AsyncStore>> AsyncStore::Create(const ClientOptions& opti
   }
   int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (fd < 0) return Status::Internal("eventfd failed");
-  std::unique_ptr<AsyncStore> store(new AsyncStore(fd));
+  std::unique_ptr<AsyncStore> store(new AsyncStore(fd, num_workers));
   for (int i = 0; i < num_workers; ++i) {
     KVSTASH_ASSIGN_OR_RETURN(auto client, Client::Connect(options));
     store->clients_.push_back(std::move(client));
@@ -81,7 +81,7 @@ uint64_t AsyncStore::Submit(AsyncOp op, std::vector<std::string> keys,
   for (auto b : batch->buffers) bytes += b.size();
   size_t tiles = 1;
   if (op == AsyncOp::kGet || op == AsyncOp::kSet) {
-    tiles = std::clamp<size_t>(bytes / kTileBytes, 1, std::max<size_t>(1, workers_.size()));
+    tiles = std::clamp<size_t>(bytes / kTileBytes, 1, num_workers_);
     tiles = std::min(tiles, std::max<size_t>(1, n));
   }
   batch->tiles_left = tiles;

@@ -73,12 +73,13 @@ class AsyncStore {
     std::shared_ptr<Batch> batch;
     size_t begin = 0, end = 0;
   };
-  explicit AsyncStore(int event_fd) : event_fd_(event_fd) {}
+  AsyncStore(int event_fd, int num_workers) : event_fd_(event_fd), num_workers_(num_workers) {}
   void WorkerLoop(Client& client);
   void Run(Client& client, const Tile& tile);
   void Finish(Batch& batch);
 
   const int event_fd_;
+  const size_t num_workers_;                      // tiles per batch at most
   std::mutex clients_mu_;                         // Stats() against Close()
   std::vector<std::unique_ptr<Client>> clients_;  // under clients_mu_ once workers run
   std::vector<std::thread> workers_;

@@ -52,6 +52,7 @@ Status ClosedError() { return Status::Unavailable("the Store is closed"); }
 void PyCounters::AddTo(std::map<std::string, uint64_t>& out) const {
   out["python.calls"] = calls.load();
   out["python.misses"] = misses.load();
+  out["python.already_present"] = already_present.load();
   out["python.errors"] = errors.load();
   out["python.put_bytes"] = put_bytes.load();
   out["python.get_bytes"] = get_bytes.load();
@@ -61,12 +62,25 @@ const std::string& LastError() { return g_last_error; }
 
 void RecordFailure(const Status& s) {
   g_last_error = s.ToString();
-  if (s.code() != StatusCode::kNotFound) LogFailure(s);
+  // A miss, and a put of a key that is already there (blocks are write-once: the bytes are
+  // stored), are outcomes a cache expects, not failures worth a log line.
+  if (s.code() != StatusCode::kNotFound && s.code() != StatusCode::kAlreadyExists) {
+    LogFailure(s);
+  }
 }
 
 int Outcome(const Status& s, PyCounters& counters) {
   if (s.ok()) return 0;
-  (s.code() == StatusCode::kNotFound ? counters.misses : counters.errors).fetch_add(1);
+  switch (s.code()) {
+    case StatusCode::kNotFound:
+      counters.misses++;
+      break;
+    case StatusCode::kAlreadyExists:
+      counters.already_present++;
+      break;
+    default:
+      counters.errors++;
+  }
   RecordFailure(s);
   return -static_cast<int>(s.code());
 }

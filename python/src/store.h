@@ -30,9 +30,10 @@ namespace kvstash::python {
 
 // Counters of the Python layer, reported by stats() as "python.<name>".
 struct PyCounters {
-  std::atomic<uint64_t> calls{0};   // data-path items attempted
-  std::atomic<uint64_t> misses{0};  // NotFound
-  std::atomic<uint64_t> errors{0};  // any other failure
+  std::atomic<uint64_t> calls{0};            // data-path items attempted
+  std::atomic<uint64_t> misses{0};           // NotFound
+  std::atomic<uint64_t> already_present{0};  // puts of a committed key (write-once)
+  std::atomic<uint64_t> errors{0};           // any other failure
   std::atomic<uint64_t> put_bytes{0};
   std::atomic<uint64_t> get_bytes{0};
   void AddTo(std::map<std::string, uint64_t>& out) const;

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -161,6 +162,8 @@ def test_stats_counts_both_sides(store: Store, kvstashd) -> None:
     assert stats["python.put_bytes"] == 100
     assert stats["python.get_bytes"] == 100
     assert stats["python.misses"] == 1
+    assert store.put("s", b"y") == ErrorCode.ALREADY_EXISTS
+    assert store.stats()["python.already_present"] == 1
     assert stats["server.requests_get"] == 2  # the server's own count of this client's gets
     assert stats["server.requests_commit"] == 1
 
@@ -169,6 +172,7 @@ def test_server_death_is_an_error_code_not_an_exception(kvstashd, caplog) -> Non
     store = Store(kvstashd.address, timeout_ms=2000)
     assert store.put("before", b"1" * 10) == 0
     kvstashd.stop()
+    time.sleep(1.1)  # past the one-per-second window of earlier tests' log lines
     with caplog.at_level(logging.WARNING, logger="kvstash_client"):
         results = [store.put(f"k{i}", b"2" * 10) for i in range(20)]
         assert store.get("before") == b""
