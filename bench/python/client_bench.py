@@ -27,16 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from kvstash_client import Store, last_error
+from sizes import parse_size  # bench/python/sizes.py, beside this script
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def parse_size(text: str) -> int:
-    units = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
-    for suffix, mult in units.items():
-        if text.endswith(suffix):
-            return int(float(text[: -len(suffix)]) * mult)
-    return int(text)
 
 
 def cpp_bench(bin_dir: Path, server: str, op: str, args: argparse.Namespace) -> dict:

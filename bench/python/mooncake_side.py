@@ -44,6 +44,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+from sizes import parse_size  # bench/python/sizes.py, beside this script
 
 SEGMENT_BYTES = 2 << 30       # global segment mounted by the client (where objects live)
 LOCAL_BUFFER_BYTES = 64 << 20  # client's own staging buffer (unused by the zero-copy calls)
@@ -249,14 +250,6 @@ def mooncake_bench(block_size: int, count: int, batch: int, rounds: int,
             "client_cmd": " ".join(["mooncake_client"] + client_cmd[1:]) if client_cmd else None,
         },
     }
-
-
-def parse_size(text: str) -> int:
-    units = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
-    for suffix, mult in units.items():
-        if text.endswith(suffix):
-            return int(float(text[: -len(suffix)]) * mult)
-    return int(text)
 
 
 def main() -> int:
