@@ -266,10 +266,9 @@ int Store::RegisterBuffer(py::handle buffer, std::optional<size_t> size) {
 
 int Store::UnregisterBuffer(py::handle buffer) {
   uintptr_t address = 0;
-  if (PyLong_Check(buffer.ptr())) {
-    address = buffer.cast<uintptr_t>();
-  } else {
-    auto v = MemoryView::Resolve(buffer, std::nullopt, /*writable=*/false);
+  {
+    // An int address resolves with any size (nothing is read); an object to its start.
+    auto v = MemoryView::Resolve(buffer, size_t{1}, /*writable=*/false);
     if (!v.ok()) return Outcome(v.status(), state_->counters);
     address = reinterpret_cast<uintptr_t>(v->data());
   }

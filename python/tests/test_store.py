@@ -126,6 +126,7 @@ def test_zero_copy_registered_and_raw_pointers(store: Store) -> None:
     assert store.get("raw") == expected[:4096].tobytes()
     assert store.unregister_buffer(pool) == 0
     assert store.unregister_buffer(base) == ErrorCode.INVALID_ARGUMENT
+    assert store.unregister_buffer(-5) == ErrorCode.INVALID_ARGUMENT  # a code, not a raise
     assert store.batch_remove(keys) == [0] * 8
 
 
