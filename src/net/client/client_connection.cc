@@ -110,11 +110,18 @@ Result<std::unique_ptr<ClientConnection>> ClientConnection::Open(UcxWorker& work
       adapt ? !IsLocalAddress(addr) : options.peer_failure == PeerFailureDetection::kOn;
   deadline = std::min(deadline, std::chrono::steady_clock::now() + options.connect_timeout);
   auto backoff = std::chrono::milliseconds(5);
+  Status refused = Status::Ok();  // the last attempt the server refused, if one was
   for (int attempt = 1;; ++attempt) {
     std::unique_ptr<ClientConnection> c(new ClientConnection(worker, inbox));
     KVSTASH_ASSIGN_OR_RETURN(c->ep_, UcxEndpoint::Connect(worker, addr, nullptr, peer_failure));
     Status s = c->Hello(options, deadline);
     if (s.ok()) return c;
+    // An attempt begun just before the deadline times out before its refusal arrives: the
+    // server answered every earlier attempt, so report those, not a silent server.
+    if (s.code() == StatusCode::kTimeout && !refused.ok()) {
+      s = refused;
+    }
+    if (s.code() == StatusCode::kUnavailable) refused = s;
     if (adapt) peer_failure = !peer_failure;
     const bool again = retry || (adapt && attempt == 1);
     if (!again || s.code() != StatusCode::kUnavailable ||
