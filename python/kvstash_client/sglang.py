@@ -38,8 +38,8 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from sglang.srt.mem_cache.hicache_storage import (
@@ -49,6 +49,8 @@ from sglang.srt.mem_cache.hicache_storage import (
 )
 
 from kvstash_client import ErrorCode, Store, error_name
+from kvstash_client._counters import Counters
+from kvstash_client._options import ConnectorOptions
 from kvstash_client._ratelimit import RateLimitedLog
 
 logger = logging.getLogger(__name__)
@@ -59,51 +61,25 @@ _FINGERPRINT_HEX = 24  # 96 bits of SHA-256: collisions between deployments are 
 
 
 @dataclass(frozen=True)
-class KvstashHiCacheConfig:
-    """Backend options, read from SGLang's --hicache-storage-backend-extra-config JSON.
+class KvstashHiCacheConfig(ConnectorOptions):
+    """Backend options, read from SGLang's --hicache-storage-backend-extra-config JSON (the
+    connection options are ConnectorOptions').
 
     SGLang's own keys there (backend_name, module_path, class_name, interface_v1, ...) are
     ignored; unknown keys too, so one JSON can serve several versions.
     """
 
-    server: str = "127.0.0.1:7400"
-    timeout_ms: int = 1000
-    connect_timeout_ms: int = 1000
-    namespace: int = 0
-    token: str = ""
-    transfer: str = "auto"
-    # Extra tag mixed into the fingerprint: deployments that must never share pages
-    # (e.g. different weights under one model name) set different values.
-    deployment: str = ""
-    log_interval_s: float = 10.0
+    WHAT: ClassVar[str] = "kvstash HiCache backend"
+    WHERE: ClassVar[str] = "--hicache-storage-backend-extra-config"
 
     @classmethod
     def from_extra_config(cls, extra: dict[str, Any] | None) -> KvstashHiCacheConfig:
         """Builds a validated config from the extra-config dict (None: all defaults)."""
-        extra = extra or {}
-        values: dict[str, Any] = {}
-        for field in fields(cls):
-            if field.name in extra:
-                default = getattr(cls, field.name)
-                values[field.name] = type(default)(extra[field.name])
-        config = cls(**values)
-        config.validate()
-        return config
-
-    def validate(self) -> None:
-        """Raises ValueError for an option that cannot work."""
-        if not self.server or ":" not in self.server:
-            raise ValueError(f"kvstash: server must be HOST:PORT, got {self.server!r}")
-        if self.timeout_ms <= 0 or self.connect_timeout_ms <= 0:
-            raise ValueError("kvstash: timeout_ms and connect_timeout_ms must be positive")
-        if self.log_interval_s < 0:
-            raise ValueError("kvstash: log_interval_s must be >= 0")
-        if self.transfer not in ("auto", "rma", "message"):
-            raise ValueError(f"kvstash: transfer must be auto|rma|message, got {self.transfer!r}")
+        return cls.parse(extra, strict=False)
 
 
 @dataclass
-class HiCacheCounters:
+class HiCacheCounters(Counters):
     """Cumulative counters of one backend instance (pages are SGLang pages)."""
 
     exists_calls: int = 0
@@ -200,22 +176,7 @@ class KvstashHiCacheStorage(HiCacheStorage):
     def _connect(self) -> Store:
         """Opens the Store; re-raises an unreachable server as a ConnectionError that
         names the option to fix."""
-        c = self.config
-        try:
-            return Store(
-                c.server,
-                timeout_ms=c.timeout_ms,
-                connect_timeout_ms=c.connect_timeout_ms,
-                namespace=c.namespace,
-                token=c.token,
-                transfer=c.transfer,
-            )
-        except ConnectionError as err:
-            raise ConnectionError(
-                f"kvstash HiCache backend: cannot reach kvstashd at {c.server} ({err}). "
-                "Start kvstashd there or set \"server\" in "
-                "--hicache-storage-backend-extra-config."
-            ) from err
+        return self.config.connect()
 
     # ---- set-up ----
 
@@ -268,9 +229,7 @@ class KvstashHiCacheStorage(HiCacheStorage):
     # ---- accounting ----
 
     def _count(self, **deltas: int) -> None:
-        with self._lock:
-            for name, delta in deltas.items():
-                setattr(self._counters, name, getattr(self._counters, name) + delta)
+        self._counters.add(**deltas)
 
     def _error(self, what: str, detail: str) -> None:
         """Counts one failed Store call and logs it (rate-limited)."""
@@ -487,8 +446,7 @@ class KvstashHiCacheStorage(HiCacheStorage):
         """Cumulative counters: this backend's (`hicache.*`), the server's (`server.*`,
         `store.*`) and both connections' (`client.*`, `python.*` summed over the read and
         the write connection). Server counters are absent when kvstashd does not answer."""
-        with self._lock:
-            out = {f"hicache.{k}": v for k, v in vars(self._counters).items()}
+        out = {f"hicache.{k}": v for k, v in self._counters.snapshot().items()}
         for store in (self.store, self.write_store):
             try:
                 for name, value in store.stats().items():
