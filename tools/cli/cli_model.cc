@@ -1,5 +1,7 @@
 #include "tools/cli/cli_model.h"
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -18,6 +20,11 @@ struct ModelFlags {
   double load_latency_us = 500;
   double flash_tb = 15.36;   // TB (1e12)
   double incoming_gbps = 0;  // bytes/s offered to flash (flushes), for the threshold
+  // A model that is not a preset (GQA): each set field replaces the preset's.
+  uint32_t layers = 0;
+  uint32_t kv_heads = 0;
+  uint32_t head_dim = 0;
+  uint32_t dtype_bytes = 0;
   bool json = false;
 };
 
@@ -38,6 +45,19 @@ int RunModel(ModelFlags f) {
   }
   ModelInputs in = f.inputs;
   in.model = *shape;
+  if (f.layers != 0 || f.kv_heads != 0 || f.head_dim != 0 || f.dtype_bytes != 0) {
+    if (in.model.attention != AttentionKind::kGqa) {
+      std::fprintf(stderr, "kvstash model: --layers/--kv-heads/--head-dim apply to GQA presets\n");
+      return kExitUsage;
+    }
+    if (f.layers != 0) in.model.layers = f.layers;
+    if (f.kv_heads != 0) in.model.kv_heads = f.kv_heads;
+    if (f.head_dim != 0) in.model.head_dim = f.head_dim;
+    if (f.dtype_bytes != 0) in.model.dtype_bytes = f.dtype_bytes;
+    in.model.name =
+        fmt::format("custom ({} layers, {} KV heads of {}, {} B/element)", in.model.layers,
+                    in.model.kv_heads, in.model.head_dim, in.model.dtype_bytes);
+  }
   in.load_bytes_per_sec = f.load_gbps * 1e9;
   in.load_latency_sec = f.load_latency_us * 1e-6;
   in.flash_capacity_bytes = f.flash_tb * 1e12;
@@ -104,6 +124,10 @@ void AddModelCommand(CLI::App* app, CommandRunner* runner) {
   cmd->add_option("--flash-tb", flags->flash_tb, "flash capacity, TB");
   cmd->add_option("--dwpd", flags->inputs.flash_dwpd, "rated drive writes per day");
   cmd->add_option("--incoming-gbps", flags->incoming_gbps, "offered flush rate, GB/s");
+  cmd->add_option("--layers", flags->layers, "override the preset: layers");
+  cmd->add_option("--kv-heads", flags->kv_heads, "override the preset: KV heads");
+  cmd->add_option("--head-dim", flags->head_dim, "override the preset: head dimension");
+  cmd->add_option("--dtype-bytes", flags->dtype_bytes, "override the preset: bytes per element");
   cmd->add_flag("--json", flags->json, "print one JSON object");
   cmd->callback(
       [flags, runner] { *runner = [flags](const GlobalOptions&) { return RunModel(*flags); }; });

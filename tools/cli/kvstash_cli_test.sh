@@ -58,6 +58,9 @@ grep -q "bad size 'lots'" "$WORK/err" || fail "bad size message: $(cat "$WORK/er
 expect_rc 2 "kvstashd rejects a bad listen address" -- "$KVSTASHD" --listen nowhere
 expect_rc 0 "kvstashd --help" -- "$KVSTASHD" --help
 grep -q -- "--flash-size" "$WORK/out" || fail "--help lacks --flash-size"
+expect_rc 0 "model with a custom GQA shape" -- "$CLI" model --layers 8 --kv-heads 4 --head-dim 64 --dtype-bytes 4 --prefill-tps 1500 --json
+grep -q '"kv_bytes_per_token":16384' "$WORK/out" || fail "custom shape bytes per token: $(cat "$WORK/out")"
+expect_rc 2 "model: shape overrides need a GQA preset" -- "$CLI" model --model deepseek-v3 --layers 8
 
 # ---- start ---------------------------------------------------------------------------------
 cd "$WORK"
