@@ -196,9 +196,11 @@ Result<std::vector<std::byte>> ClientConnection::Exchange(std::vector<std::byte>
   p.flags = UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER;
   inbox_.awaiting = h.request_id;
   inbox_.reply.reset();
+  // Shared: a send given up on keeps its message until UCX is done reading it (Abandon).
+  auto message = std::make_shared<const std::vector<std::byte>>(std::move(msg));
   ucs_status_ptr_t send =
-      ucp_am_send_nbx(ep_->get(), kRequestAmId, nullptr, 0, msg.data(), msg.size(), &p);
-  Status s = WaitForReply(send, h.request_id, deadline);
+      ucp_am_send_nbx(ep_->get(), kRequestAmId, nullptr, 0, message->data(), message->size(), &p);
+  Status s = WaitForReply(send, h.request_id, deadline, message);
   inbox_.awaiting = 0;
   if (!s.ok()) {
     Kill();
@@ -220,7 +222,8 @@ Result<std::vector<std::byte>> ClientConnection::Exchange(std::vector<std::byte>
   return std::vector<std::byte>(rest.begin(), rest.end());
 }
 
-Status ClientConnection::WaitForReply(ucs_status_ptr_t send, uint64_t id, SteadyTime deadline) {
+Status ClientConnection::WaitForReply(ucs_status_ptr_t send, uint64_t id, SteadyTime deadline,
+                                      std::shared_ptr<const void> message) {
   if (UCS_PTR_IS_ERR(send)) return UcsToStatus(UCS_PTR_STATUS(send), "ucp_am_send_nbx");
   Status result;
   while (true) {
@@ -247,7 +250,8 @@ Status ClientConnection::WaitForReply(ucs_status_ptr_t send, uint64_t id, Steady
     }
     worker_.Wait(TimeLeft(deadline, std::chrono::milliseconds(50)));
   }
-  if (send != nullptr) ep_->Abandon(send);  // a send cannot be cancelled (UcxEndpoint)
+  // A send cannot be cancelled: the endpoint keeps it, and its message, until it completes.
+  if (send != nullptr) ep_->Abandon(send, std::move(message));
   return result;
 }
 

@@ -92,8 +92,10 @@ class ClientConnection {
 
   ucp_ep_h ep() const { return ep_->get(); }
   // Hands a request on this connection's endpoint that is given up on to the endpoint, which
-  // keeps it until it completes (UcxEndpoint::Abandon).
-  void Abandon(ucs_status_ptr_t req) { ep_->Abandon(req); }
+  // keeps it, and `keep` (memory it reads), until it completes (UcxEndpoint::Abandon).
+  void Abandon(ucs_status_ptr_t req, std::shared_ptr<const void> keep = nullptr) {
+    ep_->Abandon(req, std::move(keep));
+  }
   UcxWorker& worker() const { return worker_; }
   uint64_t arena_address() const { return arena_address_; }
   uint64_t arena_bytes() const { return arena_bytes_; }
@@ -108,7 +110,9 @@ class ClientConnection {
   ClientConnection(UcxWorker& worker, ReplyInbox& inbox) : worker_(worker), inbox_(inbox) {}
   Status Hello(const ClientOptions& options, SteadyTime deadline);
   Result<std::vector<std::byte>> Exchange(std::vector<std::byte> msg, SteadyTime deadline);
-  Status WaitForReply(ucs_status_ptr_t send, uint64_t id, SteadyTime deadline);
+  // `message`: the memory `send` reads, kept past a give-up (UcxEndpoint::Abandon).
+  Status WaitForReply(ucs_status_ptr_t send, uint64_t id, SteadyTime deadline,
+                      std::shared_ptr<const void> message);
 
   UcxWorker& worker_;
   ReplyInbox& inbox_;

@@ -106,8 +106,8 @@ Result<std::vector<Status>> Client::Impl::PutChunk(std::span<const PutItem> item
   net::CommitRequest creq;
   std::vector<size_t> cidx;
   std::vector<ucs_status_ptr_t> sends;  // put payloads in flight
-  put_headers.clear();
-  put_headers.reserve(idx.size());
+  put_headers = std::make_shared<PutHeaders>();
+  put_headers->reserve(idx.size());
   bool rma_puts = false;
   Status failed;  // stops the loop; the sends already made are completed first
   for (size_t j = 0; j < idx.size() && failed.ok(); ++j) {
@@ -294,7 +294,7 @@ bool Client::Impl::PutAsMessage(std::span<const std::byte> value) {
 
 Status Client::Impl::SendPutPayload(std::span<const std::byte> value, uint64_t offset,
                                     std::vector<ucs_status_ptr_t>* sends) {
-  const auto& header = put_headers.emplace_back(net::EncodePutPayloadHeader(offset));
+  const auto& header = put_headers->emplace_back(net::EncodePutPayloadHeader(offset));
   ucp_request_param_t p{};
   p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
   p.flags = UCP_AM_SEND_FLAG_REPLY;  // the server finds the connection by the reply endpoint
@@ -336,7 +336,7 @@ Status Client::Impl::WaitPutPayloads(std::vector<ucs_status_ptr_t> sends,
     // (with peer-failure handling); without it the endpoint keeps them and is parked until
     // they complete (UcxEndpoint::Abandon).
     bool timed_out = std::chrono::steady_clock::now() >= deadline;
-    for (size_t i = done; i < sends.size(); ++i) conn->Abandon(sends[i]);
+    for (size_t i = done; i < sends.size(); ++i) conn->Abandon(sends[i], put_headers);
     conn.reset();
     connected.store(false);
     worker->ProgressAll();

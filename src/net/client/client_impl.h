@@ -58,7 +58,10 @@ struct Client::Impl {
   uint64_t put_bytes_messages ABSL_GUARDED_BY(mu) = 0;
   // AM headers of the put payloads in flight (UCX reads a header until its send completes);
   // reserved per chunk so that it never reallocates while sends are in flight.
-  std::vector<std::array<std::byte, net::kPutPayloadHeaderBytes>> put_headers ABSL_GUARDED_BY(mu);
+  // One batch's put-payload headers (capacity reserved: UCX holds pointers into it). Shared
+  // with the sends given up on (ClientConnection::Abandon), which may read them later.
+  using PutHeaders = std::vector<std::array<std::byte, net::kPutPayloadHeaderBytes>>;
+  std::shared_ptr<PutHeaders> put_headers ABSL_GUARDED_BY(mu);
   // Get bytes received as payload messages ("client.get_bytes_messages").
   uint64_t get_bytes_messages ABSL_GUARDED_BY(mu) = 0;
   uint64_t staging_reg ABSL_GUARDED_BY(mu) = 0;  // registry id of `staging`

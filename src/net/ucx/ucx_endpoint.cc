@@ -65,20 +65,20 @@ void UcxEndpoint::OnError(void* arg, ucp_ep_h, ucs_status_t status) {
   if (self->on_error_) self->on_error_(self->error_);
 }
 
-void UcxEndpoint::Abandon(ucs_status_ptr_t req) {
+void UcxEndpoint::Abandon(ucs_status_ptr_t req, std::shared_ptr<const void> keep) {
   if (req == nullptr || UCS_PTR_IS_ERR(req)) return;
   if (ucp_request_check_status(req) != UCS_INPROGRESS) {
     ucp_request_free(req);
     return;
   }
-  abandoned_.push_back(req);
+  abandoned_.push_back({req, std::move(keep)});
 }
 
 void UcxEndpoint::Close(bool force, std::chrono::milliseconds timeout) {
   if (ep_ == nullptr) return;
-  std::erase_if(abandoned_, [](ucs_status_ptr_t r) {
-    if (ucp_request_check_status(r) == UCS_INPROGRESS) return false;
-    ucp_request_free(r);
+  std::erase_if(abandoned_, [](const AbandonedRequest& a) {
+    if (ucp_request_check_status(a.request) == UCS_INPROGRESS) return false;
+    ucp_request_free(a.request);
     return true;
   });
   if (!abandoned_.empty() && !peer_failure_) {
@@ -87,9 +87,11 @@ void UcxEndpoint::Close(bool force, std::chrono::milliseconds timeout) {
     ep_ = nullptr;
     return;
   }
-  // With peer-failure handling a forced close completes queued requests with an error.
-  for (ucs_status_ptr_t r : abandoned_) ucp_request_free(r);
+  // With peer-failure handling a forced close completes queued requests with an error. Their
+  // buffers (`completing`) are released when this returns, after the close has run.
+  std::vector<AbandonedRequest> completing = std::move(abandoned_);
   abandoned_.clear();
+  for (const AbandonedRequest& a : completing) ucp_request_free(a.request);
   ucp_request_param_t p{};
   p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
   p.flags = (force || failed()) ? UCP_EP_CLOSE_FLAG_FORCE : 0;

@@ -74,8 +74,10 @@ class UcxEndpoint {
   void Close(bool force, std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));
 
   // Keeps `req` (returned by a ucp_*_nbx call on this endpoint, possibly still in progress)
-  // until it completes; the caller must not touch it again. See the class comment.
-  void Abandon(ucs_status_ptr_t req);
+  // until it completes; the caller must not touch it again. `keep` owns memory the request
+  // reads (a message it sends): it is released only after the request completes. See the
+  // class comment.
+  void Abandon(ucs_status_ptr_t req, std::shared_ptr<const void> keep = nullptr);
 
  private:
   // What UCX's error handler reaches (its `arg`): outlives this object when the endpoint is
@@ -98,7 +100,7 @@ class UcxEndpoint {
   const bool peer_failure_;
   Status error_;
   std::shared_ptr<ErrorSink> sink_;
-  std::vector<ucs_status_ptr_t> abandoned_;  // requests kept until they complete
+  std::vector<AbandonedRequest> abandoned_;  // requests kept until they complete
 };
 
 // True if `addr` belongs to this host: a loopback address, or an address of one of its

@@ -51,16 +51,16 @@ unsigned UcxWorker::ProgressAll() {
   return total;
 }
 
-void UcxWorker::Park(ucp_ep_h ep, std::vector<ucs_status_ptr_t> requests,
+void UcxWorker::Park(ucp_ep_h ep, std::vector<AbandonedRequest> requests,
                      std::shared_ptr<void> keep) {
   parked_.push_back({ep, std::move(requests), std::move(keep)});
 }
 
 void UcxWorker::ReapParked() {
   for (auto it = parked_.begin(); it != parked_.end();) {
-    std::erase_if(it->requests, [](ucs_status_ptr_t r) {
-      if (ucp_request_check_status(r) == UCS_INPROGRESS) return false;
-      ucp_request_free(r);
+    std::erase_if(it->requests, [](const AbandonedRequest& a) {
+      if (ucp_request_check_status(a.request) == UCS_INPROGRESS) return false;
+      ucp_request_free(a.request);
       return true;
     });
     if (!it->requests.empty()) {

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "kvstash/status.h"
 #include "net/ucx/ucx_context.h"
@@ -25,6 +26,14 @@
 namespace kvstash::net {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
+
+// A request given up on while still in progress (UcxEndpoint::Abandon), with whatever memory
+// it may still read: UCX reads a send's buffers until the send completes, which for a send
+// queued behind an unfinished connection set-up can be long after its caller returned.
+struct AbandonedRequest {
+  ucs_status_ptr_t request;
+  std::shared_ptr<const void> keep;  // freed only once the request has completed
+};
 
 class UcxWorker {
  public:
@@ -63,7 +72,7 @@ class UcxWorker {
   // `keep` stays alive as long as the endpoint (its error handler's argument). An endpoint
   // still parked when the worker goes cannot be destroyed: the worker and its context are then
   // left allocated (logged), since destroying them would abort the process.
-  void Park(ucp_ep_h ep, std::vector<ucs_status_ptr_t> requests, std::shared_ptr<void> keep);
+  void Park(ucp_ep_h ep, std::vector<AbandonedRequest> requests, std::shared_ptr<void> keep);
   size_t parked() const { return parked_.size(); }
 
  private:
@@ -72,7 +81,7 @@ class UcxWorker {
   void ReapParked();
   struct Parked {
     ucp_ep_h ep;
-    std::vector<ucs_status_ptr_t> requests;
+    std::vector<AbandonedRequest> requests;
     std::shared_ptr<void> keep;
   };
   UcxContext& context_;
