@@ -143,7 +143,11 @@ def test_tensor_parallel_ranks_store_and_load_their_own_shards(
     monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "0|1")
     ps = {k: v for k, v in prompts().items() if k in ("len63", "len64", "len65", "len200")}
     args = ["--tensor-parallel-size", "2"]
-    config = connector_config(kvstashd.address)
+    # Both ranks' OpenMP threads spin on both cores here, so kvstashd and the connector's
+    # threads get little CPU while an engine runs: under other load a 5 s batch timed out
+    # (the request then recomputes, and the hit count is short). This test is about keys and
+    # bytes per rank, not latency: give each batch 30 s.
+    config = connector_config(kvstashd.address, timeout_ms=30000)
 
     populate = VllmServer(tiny_model, tmp_path, config, args)
     vllm_servers.append(populate)
