@@ -66,19 +66,36 @@ TEST(NetFaultTest, ClientReconnectsWhenTheServerReturnsOnTheSamePort) {
   EXPECT_TRUE((*c)->Put("after", Pattern(6, 10)).ok());
 }
 
+// What a hand-made server in these tests starts from: its own UCX context and worker, and a
+// loopback address with a free port.
+struct BareServer {
+  std::unique_ptr<net::UcxContext> ctx;
+  std::unique_ptr<net::UcxWorker> worker;  // destroyed before ctx
+  sockaddr_storage addr{};
+};
+
+void MakeBareServer(BareServer* s) {
+  auto ctx = net::UcxContext::Create();
+  ASSERT_TRUE(ctx.ok()) << ctx.status().ToString();
+  s->ctx = std::move(*ctx);
+  auto worker = net::UcxWorker::Create(*s->ctx);
+  ASSERT_TRUE(worker.ok()) << worker.status().ToString();
+  s->worker = std::move(*worker);
+  auto addr = net::ResolveAddress("127.0.0.1", 0);
+  ASSERT_TRUE(addr.ok()) << addr.status().ToString();
+  s->addr = *addr;
+}
+
 // A listener that accepts every connection and tears it down at once: Connect keeps trying
 // (with backoff) until its connect deadline, then reports how many attempts failed.
 TEST(NetFaultTest, ConnectRetriesAFailedHandshakeUntilTheConnectDeadline) {
-  auto ctx = net::UcxContext::Create();
-  ASSERT_TRUE(ctx.ok());
-  auto worker = net::UcxWorker::Create(**ctx);
-  ASSERT_TRUE(worker.ok());
-  auto addr = net::ResolveAddress("127.0.0.1", 0);
-  ASSERT_TRUE(addr.ok());
+  BareServer bare;
+  ASSERT_NO_FATAL_FAILURE(MakeBareServer(&bare));
+  net::UcxWorker* worker = bare.worker.get();
   int accepted = 0;
   std::vector<std::unique_ptr<net::UcxEndpoint>> eps;
-  auto listener = net::UcxListener::Create(**worker, *addr, [&](ucp_conn_request_h req) {
-    auto ep = net::UcxEndpoint::Accept(**worker, req, nullptr);
+  auto listener = net::UcxListener::Create(*worker, bare.addr, [&](ucp_conn_request_h req) {
+    auto ep = net::UcxEndpoint::Accept(*worker, req, nullptr);
     if (!ep.ok()) return;
     ++accepted;
     (*ep)->Close(/*force=*/true, std::chrono::milliseconds(0));
@@ -87,7 +104,7 @@ TEST(NetFaultTest, ConnectRetriesAFailedHandshakeUntilTheConnectDeadline) {
   ASSERT_TRUE(listener.ok()) << listener.status().ToString();
   std::atomic<bool> stop{false};
   std::thread progress([&] {
-    while (!stop.load()) (*worker)->Wait(std::chrono::milliseconds(5));
+    while (!stop.load()) worker->Wait(std::chrono::milliseconds(5));
   });
   ClientOptions o;
   o.server_address = "127.0.0.1:" + std::to_string((*listener)->port());
@@ -110,19 +127,16 @@ TEST(NetFaultTest, ConnectRetriesAFailedHandshakeUntilTheConnectDeadline) {
 // it, reading the message, once the server accepts (during the client worker's last
 // progress). The message must still be alive then: UcxEndpoint::Abandon keeps it. Before that,
 // ASan saw a heap-use-after-free here (in ucp_wireup_replay_pending_requests, from
-// ~UcxWorker); without a sanitizer this test checks only that nothing breaks.
+// ~UcxWorker). The server counts the late Hello, so the test knows the path ran.
 TEST(NetFaultTest, AHelloSentAfterTheClientGaveUpReadsLiveMemory) {
-  auto ctx = net::UcxContext::Create();
-  ASSERT_TRUE(ctx.ok());
-  auto worker = net::UcxWorker::Create(**ctx);
-  ASSERT_TRUE(worker.ok());
-  auto addr = net::ResolveAddress("127.0.0.1", 0);
-  ASSERT_TRUE(addr.ok());
+  BareServer bare;
+  ASSERT_NO_FATAL_FAILURE(MakeBareServer(&bare));
+  net::UcxWorker* worker = bare.worker.get();
   std::vector<ucp_conn_request_h> held;
   std::vector<std::unique_ptr<net::UcxEndpoint>> eps;
   // Counts the requests that arrive (the late Hello): proof that the queued send went out.
   std::atomic<int> hellos{0};
-  ASSERT_TRUE((*worker)
+  ASSERT_TRUE(worker
                   ->SetAmHandler(
                       net::kRequestAmId,
                       [](void* arg, const void*, size_t, void*, size_t,
@@ -132,17 +146,17 @@ TEST(NetFaultTest, AHelloSentAfterTheClientGaveUpReadsLiveMemory) {
                       },
                       &hellos)
                   .ok());
-  auto listener = net::UcxListener::Create(**worker, *addr,
+  auto listener = net::UcxListener::Create(*worker, bare.addr,
                                            [&](ucp_conn_request_h req) { held.push_back(req); });
   ASSERT_TRUE(listener.ok()) << listener.status().ToString();
   std::atomic<bool> stop{false};
   std::atomic<bool> accept{false};
   std::thread progress([&] {
     while (!stop.load()) {
-      (*worker)->Wait(std::chrono::milliseconds(2));
+      worker->Wait(std::chrono::milliseconds(2));
       if (!accept.load()) continue;
       for (ucp_conn_request_h req : held) {
-        auto ep = net::UcxEndpoint::Accept(**worker, req, nullptr, /*peer_failure=*/false);
+        auto ep = net::UcxEndpoint::Accept(*worker, req, nullptr, /*peer_failure=*/false);
         if (ep.ok()) eps.push_back(std::move(*ep));
       }
       held.clear();
