@@ -61,6 +61,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import queue
+import struct
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -142,7 +143,7 @@ def chain_hashes(
     for b in range(start, len(token_ids) // block_size):
         block = token_ids[b * block_size : (b + 1) * block_size]
         h = hashlib.blake2b(parent, digest_size=_HASH_BYTES)
-        h.update(torch.tensor(block, dtype=torch.int32).numpy().tobytes())
+        h.update(struct.pack(f"<{len(block)}i", *block))
         parent = h.digest()
         out.append(parent)
     return out
