@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "net/ucx/ucx_status.h"
+#include "net/ucx/ucx_worker.h"
 
 namespace kvstash::net {
 
@@ -61,7 +62,11 @@ Result<std::unique_ptr<UcxContext>> UcxContext::Create() {
 }
 
 UcxContext::~UcxContext() {
-  if (!leaked_) ucp_cleanup(ctx_);
+  if (deferred_) {
+    CleanUpAfterReaper(ctx_);  // the reaper still drives a worker of this context
+  } else {
+    ucp_cleanup(ctx_);
+  }
 }
 
 std::string WithHandshakeTransport(std::string_view tls) {

@@ -38,16 +38,16 @@ class UcxContext {
   ucp_context_h get() const { return ctx_; }
   // True if some transport registers and moves memory of `type` (e.g. UCS_MEMORY_TYPE_CUDA).
   bool SupportsMemoryType(ucs_memory_type_t type) const;
-  // Leaves the context allocated at destruction (a worker that cannot be destroyed uses it:
-  // UcxWorker::Park).
-  void Leak() { leaked_ = true; }
+  // At destruction, hands the context to the reaper instead of cleaning it up: a worker it
+  // holds still uses it (UcxWorker::Park).
+  void DeferCleanupToReaper() { deferred_ = true; }
 
  private:
   explicit UcxContext(ucp_context_h ctx, uint64_t memory_types)
       : ctx_(ctx), memory_types_(memory_types) {}
   ucp_context_h ctx_;
   uint64_t memory_types_;
-  bool leaked_ = false;
+  bool deferred_ = false;
 };
 
 }  // namespace kvstash::net

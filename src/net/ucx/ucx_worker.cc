@@ -3,12 +3,140 @@
 #include <poll.h>
 #include <sched.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
 
 #include "net/ucx/ucx_status.h"
 
 namespace kvstash::net {
+namespace {
+
+// Frees the parked requests that completed and closes the endpoints left with none.
+void ReapParkedEndpoints(std::vector<UcxWorker::Parked>& parked) {
+  for (auto it = parked.begin(); it != parked.end();) {
+    std::erase_if(it->requests, [](const AbandonedRequest& a) {
+      if (ucp_request_check_status(a.request) == UCS_INPROGRESS) return false;
+      ucp_request_free(a.request);
+      return true;
+    });
+    if (!it->requests.empty()) {
+      ++it;
+      continue;
+    }
+    ucp_request_param_t p{};
+    p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+    p.flags = UCP_EP_CLOSE_FLAG_FORCE;
+    ucs_status_ptr_t req = ucp_ep_close_nbx(it->ep, &p);
+    if (req != nullptr && !UCS_PTR_IS_ERR(req)) ucp_request_free(req);  // finishes in progress
+    it = parked.erase(it);
+  }
+}
+
+// Takes over the workers whose endpoints are still parked when their owner goes, and the
+// contexts they use: one thread progresses them (every few ms, only while it holds any) until
+// their requests complete (the peer answers late, or the connection fails), then destroys
+// the worker, and a context once it has no worker left. A worker whose peer never answers
+// stays until the process exits; the thread is stopped at exit, before UCX's own clean-up.
+class Reaper {
+ public:
+  static Reaper& Get() {
+    static Reaper* reaper = [] {
+      auto* r = new Reaper();  // never destroyed: its thread is stopped by an atexit handler
+      std::atexit([] { Get().Stop(); });
+      return r;
+    }();
+    return *reaper;
+  }
+
+  void AdoptWorker(ucp_worker_h worker, ucp_context_h context,
+                   std::vector<UcxWorker::Parked> parked) {
+    std::lock_guard lock(mu_);
+    workers_.push_back({worker, context, std::move(parked)});
+    // A child forked after the thread started has none: it starts its own (the parent's
+    // std::thread object is left alone, since it names a thread of another process).
+    // After Stop (the process is exiting) the worker is only kept.
+    if (!stop_ && (thread_ == nullptr || thread_pid_ != ::getpid())) {
+      thread_ = new std::thread([this] { Run(); });
+      thread_pid_ = ::getpid();
+    }
+    cv_.notify_one();
+  }
+
+  // `context` is cleaned up once no adopted worker uses it (at once if none does).
+  void AdoptContext(ucp_context_h context) {
+    std::lock_guard lock(mu_);
+    contexts_.push_back(context);
+    CleanUpIdleContexts();
+  }
+
+  size_t workers() {
+    std::lock_guard lock(mu_);
+    return workers_.size();
+  }
+
+ private:
+  struct Adopted {
+    ucp_worker_h worker;
+    ucp_context_h context;
+    std::vector<UcxWorker::Parked> parked;
+  };
+
+  void Run() {
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+      if (workers_.empty()) {
+        cv_.wait(lock, [this] { return stop_ || !workers_.empty(); });
+      } else {
+        cv_.wait_for(lock, std::chrono::milliseconds(5));
+      }
+      for (auto it = workers_.begin(); it != workers_.end();) {
+        while (ucp_worker_progress(it->worker) != 0) {
+        }
+        ReapParkedEndpoints(it->parked);
+        if (!it->parked.empty()) {
+          ++it;
+          continue;
+        }
+        ucp_worker_destroy(it->worker);
+        it = workers_.erase(it);
+      }
+      CleanUpIdleContexts();
+    }
+  }
+
+  void CleanUpIdleContexts() {  // mu_ held
+    std::erase_if(contexts_, [this](ucp_context_h c) {
+      if (std::ranges::any_of(workers_, [c](const Adopted& a) { return a.context == c; }))
+        return false;
+      ucp_cleanup(c);
+      return true;
+    });
+  }
+
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+      cv_.notify_one();
+    }
+    if (thread_ != nullptr && thread_pid_ == ::getpid()) thread_->join();
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Adopted> workers_;
+  std::vector<ucp_context_h> contexts_;
+  bool stop_ = false;
+  std::thread* thread_ = nullptr;  // never deleted, like the reaper
+  pid_t thread_pid_ = 0;           // the process that started it
+};
+
+}  // namespace
 
 Result<std::unique_ptr<UcxWorker>> UcxWorker::Create(UcxContext& context) {
   ucp_worker_params_t params{};
@@ -34,11 +162,12 @@ UcxWorker::~UcxWorker() {
   }
   if (!parked_.empty()) {
     spdlog::warn(
-        "UCX worker left allocated: {} endpoint(s) without peer-failure handling still have "
-        "requests queued to a peer that stopped answering, and UCX 1.13 aborts the process "
-        "when such an endpoint is destroyed",
+        "UCX worker handed to the background reaper: {} endpoint(s) without peer-failure "
+        "handling still have requests queued to a peer that is not answering (UCX 1.13 aborts "
+        "the process when such an endpoint is destroyed); it is destroyed once they complete",
         parked_.size());
-    context_.Leak();
+    Reaper::Get().AdoptWorker(worker_, context_.get(), std::move(parked_));
+    context_.DeferCleanupToReaper();
     return;
   }
   ucp_worker_destroy(worker_);
@@ -56,25 +185,11 @@ void UcxWorker::Park(ucp_ep_h ep, std::vector<AbandonedRequest> requests,
   parked_.push_back({ep, std::move(requests), std::move(keep)});
 }
 
-void UcxWorker::ReapParked() {
-  for (auto it = parked_.begin(); it != parked_.end();) {
-    std::erase_if(it->requests, [](const AbandonedRequest& a) {
-      if (ucp_request_check_status(a.request) == UCS_INPROGRESS) return false;
-      ucp_request_free(a.request);
-      return true;
-    });
-    if (!it->requests.empty()) {
-      ++it;
-      continue;
-    }
-    ucp_request_param_t p{};
-    p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-    p.flags = UCP_EP_CLOSE_FLAG_FORCE;
-    ucs_status_ptr_t req = ucp_ep_close_nbx(it->ep, &p);
-    if (req != nullptr && !UCS_PTR_IS_ERR(req)) ucp_request_free(req);  // finishes in progress
-    it = parked_.erase(it);
-  }
-}
+void UcxWorker::ReapParked() { ReapParkedEndpoints(parked_); }
+
+size_t UcxWorker::HandedToReaper() { return Reaper::Get().workers(); }
+
+void CleanUpAfterReaper(ucp_context_h context) { Reaper::Get().AdoptContext(context); }
 
 void UcxWorker::Wait(std::chrono::milliseconds timeout, std::chrono::microseconds spin) {
   auto spin_end = std::chrono::steady_clock::now() + spin;

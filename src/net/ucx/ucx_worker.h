@@ -70,25 +70,34 @@ class UcxWorker {
   // Takes an endpoint without peer-failure handling that still has `requests` in progress
   // (UcxEndpoint::Close): it is closed once they complete, checked at every ProgressAll().
   // `keep` stays alive as long as the endpoint (its error handler's argument). An endpoint
-  // still parked when the worker goes cannot be destroyed: the worker and its context are then
-  // left allocated (logged), since destroying them would abort the process.
+  // still parked when the worker goes cannot be destroyed (UCX 1.13 would abort the process):
+  // the worker, with its parked endpoints and the memory they read, is handed to a background
+  // reaper (logged) that keeps progressing it and destroys it, and then its context, once the
+  // requests complete. Against a peer that never answers, that is at process exit.
   void Park(ucp_ep_h ep, std::vector<AbandonedRequest> requests, std::shared_ptr<void> keep);
   size_t parked() const { return parked_.size(); }
+  // Workers the reaper holds now, in this process (for tests and diagnostics).
+  static size_t HandedToReaper();
 
- private:
-  explicit UcxWorker(UcxContext& context, ucp_worker_h w, int efd)
-      : context_(context), worker_(w), efd_(efd) {}
-  void ReapParked();
   struct Parked {
     ucp_ep_h ep;
     std::vector<AbandonedRequest> requests;
     std::shared_ptr<void> keep;
   };
+
+ private:
+  explicit UcxWorker(UcxContext& context, ucp_worker_h w, int efd)
+      : context_(context), worker_(w), efd_(efd) {}
+  void ReapParked();
   UcxContext& context_;
   ucp_worker_h worker_;
   int efd_;
   std::vector<Parked> parked_;
 };
+
+// Cleans up a context whose worker went to the reaper (UcxContext::DeferCleanupToReaper) once the
+// reaper no longer uses it.
+void CleanUpAfterReaper(ucp_context_h context);
 
 // Milliseconds left until `deadline` (0 if passed), capped at `cap`.
 std::chrono::milliseconds TimeLeft(SteadyTime deadline, std::chrono::milliseconds cap);
