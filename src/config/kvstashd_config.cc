@@ -1,5 +1,7 @@
 #include "config/kvstashd_config.h"
 
+#include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "common/size.h"
@@ -110,6 +112,30 @@ Status ValidateTenants(const KvstashdConfig& c) {
   return Status::Ok();
 }
 
+bool ClusterNameChars(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+Status ValidateCluster(const KvstashdConfig& c) {
+  if (c.cluster_etcd.empty()) return Status::Ok();
+  if (!ClusterNameChars(c.cluster_name))
+    return Invalid("cluster.name", c.cluster_name, "must be 1..64 characters of [A-Za-z0-9._-]");
+  if (!c.node_name.empty() && !ClusterNameChars(c.node_name))
+    return Invalid("cluster.node_name", c.node_name, "must be 1..64 characters of [A-Za-z0-9._-]");
+  if (c.cluster_ttl_s < 1 || c.cluster_ttl_s > 60)
+    return Invalid("cluster.ttl_s", std::to_string(c.cluster_ttl_s), "must be in 1..60");
+  const std::string& addr = c.advertise.empty() ? c.listen : c.advertise;
+  auto hp = ParseHostPort(addr);
+  if (!hp.ok()) return Status::InvalidArgument("cluster.advertise: " + hp.status().message());
+  if (hp->host == "0.0.0.0" || hp->host == "::" || hp->port == 0)
+    return Invalid("cluster.advertise", addr,
+                   "clients need a reachable HOST:PORT: set cluster.advertise (--advertise)");
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string_view AdmissionKindName(AdmissionKind kind) {
@@ -141,6 +167,7 @@ Result<PeerFailureDetection> ParsePeerFailure(std::string_view text) {
 }
 
 Status KvstashdConfig::Validate() const {
+  KVSTASH_RETURN_IF_ERROR(ValidateCluster(*this));
   KVSTASH_RETURN_IF_ERROR(ValidateTiers(*this));
   KVSTASH_RETURN_IF_ERROR(ValidateServer(*this));
   KVSTASH_RETURN_IF_ERROR(ValidateAddresses(*this));

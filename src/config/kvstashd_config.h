@@ -73,6 +73,14 @@ struct KvstashdConfig {
   // [metrics]
   std::string metrics_listen = "127.0.0.1:9400";  // "" disables the exporter
 
+  // [cluster] (docs/CONFIG.md, Cluster): membership in etcd; empty etcd = a standalone node.
+  std::string cluster_etcd;              // etcd endpoints "host:port[,host:port]"
+  std::string cluster_name = "default";  // /kvstash/<name>/ in etcd
+  std::string node_name;                 // stable across restarts; "" = <hostname>-<port>
+  std::string advertise;                 // HOST:PORT clients connect to; "" = server.listen
+  uint32_t node_weight = 0;              // relative capacity; 0 = GiB of DRAM + flash (>= 1)
+  uint32_t cluster_ttl_s = 3;            // lease TTL: a crashed node is dropped after this
+
   // [log]
   std::string log_level = "info";  // trace|debug|info|warn|error|critical|off
 

@@ -95,6 +95,15 @@ class KvstashdFlags {
         ApplyPeerFailure);
     Add("--metrics-listen", "HOST:PORT of the Prometheus exporter; '' disables",
         StringTo(&C::metrics_listen));
+    Add("--etcd", "etcd endpoints HOST:PORT[,HOST:PORT]: join a cluster; '' = standalone",
+        StringTo(&C::cluster_etcd));
+    Add("--cluster", "cluster NAME in etcd (default 'default')", StringTo(&C::cluster_name));
+    Add("--node-name", "this node's stable NAME in the cluster; default <hostname>-<port>",
+        StringTo(&C::node_name));
+    Add("--advertise", "HOST:PORT clients connect to; default --listen", StringTo(&C::advertise));
+    Add("--node-weight", "relative capacity N; 0 = GiB of DRAM + flash", CountTo(&C::node_weight));
+    Add("--cluster-ttl", "lease TTL in seconds, 1..60: a crashed node is dropped after this",
+        CountTo(&C::cluster_ttl_s));
     Add("--log-level", "trace|debug|info|warn|error|critical|off", StringTo(&C::log_level));
   }
 

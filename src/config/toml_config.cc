@@ -162,6 +162,10 @@ const std::vector<Field<C>>& SectionFields(std::string_view section) {
                                                    {"budget", Size(&C::admission_bytes_per_s)}};
   static const std::vector<Field<C>> kMetrics = {{"listen", String(&C::metrics_listen)}};
   static const std::vector<Field<C>> kLog = {{"level", String(&C::log_level)}};
+  static const std::vector<Field<C>> kCluster = {
+      {"etcd", String(&C::cluster_etcd)},   {"name", String(&C::cluster_name)},
+      {"node_name", String(&C::node_name)}, {"advertise", String(&C::advertise)},
+      {"weight", Uint(&C::node_weight)},    {"ttl_s", Uint(&C::cluster_ttl_s)}};
   static const std::vector<Field<C>> kNone;
   if (section == "server") return kServer;
   if (section == "dram") return kDram;
@@ -169,6 +173,7 @@ const std::vector<Field<C>>& SectionFields(std::string_view section) {
   if (section == "admission") return kAdmission;
   if (section == "metrics") return kMetrics;
   if (section == "log") return kLog;
+  if (section == "cluster") return kCluster;
   return kNone;
 }
 

@@ -1,10 +1,13 @@
 #include "tools/kvstashd/kvstashd_node.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
 #include <system_error>
 
@@ -141,6 +144,8 @@ Status KvstashdNode::StartParts() {
   server_ = std::move(server).value();
   Status started = server_->Start();
   if (!started.ok()) return Status(started.code(), "server: " + started.message());
+  if (!config_.cluster_etcd.empty())
+    node_name_ = ClusterNodeName();  // before the exporter reads it
   if (config_.metrics_listen.empty()) return Status::Ok();
   Result<std::unique_ptr<MetricsExporter>> exporter = MetricsExporter::Start(
       {.listen = config_.metrics_listen}, [this] { return Samples(); },
@@ -159,17 +164,62 @@ Result<std::unique_ptr<KvstashdNode>> KvstashdNode::Start(const KvstashdConfig& 
   KVSTASH_RETURN_IF_ERROR(node->PrepareFlash());
   KVSTASH_RETURN_IF_ERROR(node->StartParts());  // on error the destructor stops what did start
   node->serving_.store(true, std::memory_order_release);
+  KVSTASH_RETURN_IF_ERROR(node->JoinCluster());  // last: clients may send as soon as it is listed
   return node;
 }
 
 KvstashdNode::~KvstashdNode() { Stop(); }
 
+std::string KvstashdNode::AdvertisedAddress() const {
+  auto hp = ParseHostPort(config_.advertise.empty() ? config_.listen : config_.advertise);
+  if (!hp.ok()) return config_.listen;
+  if (config_.advertise.empty() && server_) hp->port = server_->port();
+  return hp->ToString();
+}
+
+std::string KvstashdNode::ClusterNodeName() const {
+  if (!config_.node_name.empty()) return config_.node_name;
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  auto hp = ParseHostPort(AdvertisedAddress());
+  return std::string(host) + "-" + std::to_string(hp.ok() ? hp->port : 0);
+}
+
+cluster::NodeRecord KvstashdNode::MakeNodeRecord() const {
+  cluster::NodeRecord r;
+  r.address = AdvertisedAddress();
+  r.name = node_name_;
+  std::random_device rd;
+  r.boot_id = fmt::format("{:08x}{:08x}", rd(), rd());
+  r.dram_bytes = config_.dram_bytes;
+  r.flash_bytes = flash_.bytes;
+  uint64_t gib = (r.dram_bytes + r.flash_bytes) >> 30;
+  r.weight = config_.node_weight != 0 ? config_.node_weight : std::max<uint64_t>(gib, 1);
+  r.metrics_address = exporter_ ? exporter_->address() : "";
+  return r;
+}
+
+Status KvstashdNode::JoinCluster() {
+  if (config_.cluster_etcd.empty()) return Status::Ok();
+  auto etcd = cluster::EtcdOptions::Parse(config_.cluster_etcd);
+  if (!etcd.ok()) return Status(etcd.status().code(), "cluster.etcd: " + etcd.status().message());
+  cluster::RegistrationOptions o{.etcd = *etcd,
+                                 .cluster = config_.cluster_name,
+                                 .ttl = std::chrono::seconds(config_.cluster_ttl_s)};
+  auto reg = cluster::NodeRegistration::Start(std::move(o), MakeNodeRecord());
+  if (!reg.ok()) return Status(reg.status().code(), "cluster: " + reg.status().message());
+  registration_ = std::move(*reg);
+  return Status::Ok();
+}
+
 void KvstashdNode::Stop() {
+  if (registration_) registration_->Withdraw();  // clients stop sending here first
   serving_.store(false, std::memory_order_release);
   if (exporter_) exporter_->Stop();
   if (server_) server_->Stop();
   exporter_.reset();
   server_.reset();
+  registration_.reset();
   tenant_stores_.clear();
   store_.reset();
 }
@@ -210,6 +260,9 @@ std::vector<MetricSample> KvstashdNode::Samples() const {
     std::vector<StatPair> stats = server_->StatsPairs();
     std::vector<MetricSample> mapped = SamplesFromStats(stats);
     samples.insert(samples.end(), mapped.begin(), mapped.end());
+  }
+  if (!node_name_.empty()) {  // a cluster node: every series says which node it is
+    for (MetricSample& s : samples) s.labels.emplace_back("node", node_name_);
   }
   return samples;
 }

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/node_registration.h"
 #include "config/kvstashd_config.h"
 #include "engine/block_store.h"
 #include "kvstash/status.h"
@@ -42,7 +43,9 @@ class KvstashdNode {
   // starts serving. Errors: those of the parts, with the part named.
   static Result<std::unique_ptr<KvstashdNode>> Start(const KvstashdConfig& config);
 
-  // Stops in reverse order: exporter, server (connections closed), then the store.
+  // Stops in reverse order: the cluster registration first (the node is marked draining and
+  // its lease revoked, so clients stop sending to it), exporter, server (connections closed),
+  // then the store.
   ~KvstashdNode();
   void Stop();
 
@@ -57,6 +60,11 @@ class KvstashdNode {
   explicit KvstashdNode(const KvstashdConfig& config) : config_(config) {}
   Status PrepareFlash();
   Status StartParts();
+  // Registers in the cluster when config_.cluster_etcd is set.
+  Status JoinCluster();
+  cluster::NodeRecord MakeNodeRecord() const;
+  std::string AdvertisedAddress() const;  // cluster.advertise, else listen with the bound port
+  std::string ClusterNodeName() const;    // cluster.node_name, else <hostname>-<port>
   // BlockStore::Create with the shared-arena allocator when there is one, falling back to a
   // private arena if shared memory is refused (ResourceExhausted).
   Result<std::unique_ptr<BlockStore>> CreateStore(StoreOptions options);
@@ -69,6 +77,8 @@ class KvstashdNode {
   std::vector<std::unique_ptr<BlockStore>> tenant_stores_;  // parallel to config_.tenants
   std::unique_ptr<Server> server_;
   std::unique_ptr<MetricsExporter> exporter_;
+  std::unique_ptr<cluster::NodeRegistration> registration_;  // null: a standalone node
+  std::string node_name_;  // the cluster node name; set before the exporter starts, then const
   std::atomic<bool> serving_{false};
 };
 
