@@ -6,9 +6,33 @@
 #include <nlohmann/json.hpp>
 
 #include "common/size.h"
+#include "kvstash/cluster_client.h"
 
 namespace kvstash {
 namespace {
+
+// Where a data command goes: one node (--server HOST:PORT) or a cluster (--server
+// etcd://... or nodes://...). Client and ClusterClient share the calls used here.
+struct Target {
+  std::unique_ptr<Client> node;
+  std::unique_ptr<ClusterClient> cluster;
+  explicit operator bool() const { return node || cluster; }
+  template <typename F>
+  auto With(F&& f) {
+    return node ? f(*node) : f(*cluster);
+  }
+};
+
+Target ConnectTarget(const GlobalOptions& g) {
+  Target t;
+  if (!IsClusterAddress(g.server)) {
+    t.node = ConnectOrReport(g);
+    return t;
+  }
+  auto cluster = ConnectClusterOrReport(g);
+  if (cluster) t.cluster = std::move(cluster);
+  return t;
+}
 
 struct DataArgs {
   std::string key;
@@ -21,9 +45,9 @@ struct DataArgs {
 int RunPut(const GlobalOptions& g, const DataArgs& a) {
   Result<std::vector<std::byte>> data = ReadInput(a.file);
   if (!data.ok()) return ReportError("put " + a.key, data.status());
-  std::unique_ptr<Client> client = ConnectOrReport(g);
-  if (!client) return kExitError;
-  Status s = client->Put(a.key, *data);
+  Target t = ConnectTarget(g);
+  if (!t) return kExitError;
+  Status s = t.With([&](auto& c) { return c.Put(a.key, *data); });
   if (!s.ok()) return ReportError("put " + a.key, s);
   return kExitOk;
 }
@@ -31,10 +55,10 @@ int RunPut(const GlobalOptions& g, const DataArgs& a) {
 int RunGet(const GlobalOptions& g, const DataArgs& a) {
   Result<uint64_t> max_bytes = ParseSize(a.max_size);
   if (!max_bytes.ok()) return ReportError("--max-size", max_bytes.status());
-  std::unique_ptr<Client> client = ConnectOrReport(g);
-  if (!client) return kExitError;
+  Target t = ConnectTarget(g);
+  if (!t) return kExitError;
   std::vector<std::byte> buffer(*max_bytes);
-  Result<size_t> n = client->Get(a.key, buffer);
+  Result<size_t> n = t.With([&](auto& c) { return c.Get(a.key, buffer); });
   if (n.status().Is(StatusCode::kNotFound)) {
     std::fprintf(stderr, "kvstash: get %s: not found\n", a.key.c_str());
     return kExitMiss;
@@ -46,10 +70,10 @@ int RunGet(const GlobalOptions& g, const DataArgs& a) {
 }
 
 int RunExists(const GlobalOptions& g, const DataArgs& a) {
-  std::unique_ptr<Client> client = ConnectOrReport(g);
-  if (!client) return kExitError;
+  Target t = ConnectTarget(g);
+  if (!t) return kExitError;
   std::vector<std::string_view> keys(a.keys.begin(), a.keys.end());
-  Result<std::vector<bool>> present = client->ExistsBatch(keys);
+  Result<std::vector<bool>> present = t.With([&](auto& c) { return c.ExistsBatch(keys); });
   if (!present.ok()) return ReportError("exists", present.status());
   bool all = true;
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -60,10 +84,10 @@ int RunExists(const GlobalOptions& g, const DataArgs& a) {
 }
 
 int RunDelete(const GlobalOptions& g, const DataArgs& a) {
-  std::unique_ptr<Client> client = ConnectOrReport(g);
-  if (!client) return kExitError;
+  Target t = ConnectTarget(g);
+  if (!t) return kExitError;
   std::vector<std::string_view> keys(a.keys.begin(), a.keys.end());
-  Result<std::vector<Status>> results = client->DeleteBatch(keys);
+  Result<std::vector<Status>> results = t.With([&](auto& c) { return c.DeleteBatch(keys); });
   if (!results.ok()) return ReportError("delete", results.status());
   int code = kExitOk;
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -98,9 +122,10 @@ void PrintStatTable(const std::map<std::string, uint64_t>& stats) {
 }
 
 int RunStat(const GlobalOptions& g, const DataArgs& a) {
-  std::unique_ptr<Client> client = ConnectOrReport(g);
-  if (!client) return kExitError;
-  Result<std::map<std::string, uint64_t>> stats = client->Stats();
+  Target t = ConnectTarget(g);
+  if (!t) return kExitError;
+  Result<std::map<std::string, uint64_t>> stats =
+      t.node ? t.node->Stats() : Result<std::map<std::string, uint64_t>>(t.cluster->Stats());
   if (!stats.ok()) return ReportError("stat", stats.status());
   if (a.json) {
     nlohmann::ordered_json out = nlohmann::ordered_json::object();

@@ -12,6 +12,11 @@
 namespace kvstash {
 
 Result<ClientOptions> GlobalOptions::ToClientOptions() const {
+  if (IsClusterAddress(server)) {  // each node's connection: the address comes from the node
+    GlobalOptions node = *this;
+    node.server = "127.0.0.1:7400";
+    return node.ToClientOptions();
+  }
   auto address = ParseHostPort(server);
   if (!address.ok()) return Status::InvalidArgument("--server: " + address.status().message());
   if (address->port == 0) return Status::InvalidArgument("--server: port 0 is not connectable");
@@ -42,6 +47,22 @@ std::unique_ptr<Client> ConnectOrReport(const GlobalOptions& global) {
     return nullptr;
   }
   return std::move(client).value();
+}
+
+std::unique_ptr<ClusterClient> ConnectClusterOrReport(const GlobalOptions& global) {
+  Result<ClusterOptions> options = ClusterOptions::Parse(global.server);
+  Result<ClientOptions> node = global.ToClientOptions();
+  if (!options.ok() || !node.ok()) {
+    ReportError("bad options", options.ok() ? node.status() : options.status());
+    return nullptr;
+  }
+  options->node = *node;
+  Result<std::unique_ptr<ClusterClient>> cluster = ClusterClient::Connect(*options);
+  if (!cluster.ok()) {
+    ReportError("cannot reach cluster " + global.server, cluster.status());
+    return nullptr;
+  }
+  return std::move(cluster).value();
 }
 
 int ReportError(const std::string& context, const Status& status) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kvstash/client.h"
+#include "kvstash/cluster_client.h"
 #include "kvstash/status.h"
 
 namespace CLI {
@@ -31,14 +32,16 @@ enum ExitCode : int {
 };
 
 struct GlobalOptions {
-  std::string server = "127.0.0.1:7400";  // --server HOST:PORT (or $KVSTASH_SERVER)
-  uint32_t namespace_id = 0;              // --namespace NS
-  std::string token;                      // --token TOKEN
-  uint64_t timeout_ms = 5000;             // --timeout-ms N
+  // --server HOST:PORT (or $KVSTASH_SERVER), or a cluster: etcd://HOST:PORT/NAME, nodes://...
+  std::string server = "127.0.0.1:7400";
+  uint32_t namespace_id = 0;                                          // --namespace NS
+  std::string token;                                                  // --token TOKEN
+  uint64_t timeout_ms = 5000;                                         // --timeout-ms N
   PeerFailureDetection peer_failure = PeerFailureDetection::kAuto;    // --peer-failure
   ClientOptions::Transfer transfer = ClientOptions::Transfer::kAuto;  // --transfer
 
-  // ClientOptions for Client::Connect. InvalidArgument for a bad address or namespace.
+  // ClientOptions for Client::Connect (for a cluster address: each node's options).
+  // InvalidArgument for a bad address or namespace.
   Result<ClientOptions> ToClientOptions() const;
 };
 
@@ -48,6 +51,10 @@ using CommandRunner = std::function<int(const GlobalOptions&)>;
 // Connects with `global`; on failure prints "kvstash: cannot connect to HOST:PORT: ..." and
 // returns null.
 std::unique_ptr<Client> ConnectOrReport(const GlobalOptions& global);
+
+// Connects to the cluster `global.server` names; on failure prints "kvstash: cannot reach
+// cluster ADDRESS: ..." and returns null.
+std::unique_ptr<ClusterClient> ConnectClusterOrReport(const GlobalOptions& global);
 
 // Prints "kvstash: <context>: <status>" on stderr; returns kExitError.
 int ReportError(const std::string& context, const Status& status);

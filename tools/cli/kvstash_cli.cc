@@ -5,16 +5,19 @@
 //
 //   put KEY [FILE|-]    get KEY [FILE|-]    exists KEY...    delete KEY...
 //   model [--model NAME ...] [--json]  (break-even model, no server needed)
+//   cluster status [--json]  (--server etcd://HOST:PORT/NAME or nodes://NAME=HOST:PORT,...)
 //   stat [--json]       bench --op get|put --block-size SIZE --count N --batch N
 //                             --tier dram|flash --queue-depth N [--json]
 //
-// --server defaults to $KVSTASH_SERVER, else 127.0.0.1:7400.
+// --server defaults to $KVSTASH_SERVER, else 127.0.0.1:7400; put/get/exists/delete/stat also
+// take a cluster address (the keys go to their owners).
 // Exit codes: 0 success, 1 error, 2 bad command line, 3 miss (get/exists/delete).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 
 #include "tools/bench/cli_bench.h"
+#include "tools/cli/cli_cluster.h"
 #include "tools/cli/cli_commands.h"
 #include "tools/cli/cli_common.h"
 #include "tools/cli/cli_model.h"
@@ -56,6 +59,7 @@ int Run(int argc, char** argv) {
   AddDataCommands(&app, &runner);
   AddBenchCommand(&app, &runner);
   AddModelCommand(&app, &runner);
+  AddClusterCommand(&app, &runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
