@@ -6,6 +6,14 @@ Only the constructors raise (ConnectionError when kvstashd cannot be reached at 
 ValueError for bad options), because a connector that cannot reach its store at start-up
 should fail loudly. Every blocking call releases the GIL.
 
+`server` is one kvstashd, "HOST:PORT", or a cluster of them:
+"etcd://HOST:PORT[,HOST:PORT]/CLUSTER" (nodes registered in etcd by kvstashd --etcd) or
+"nodes://NAME=HOST:PORT[*WEIGHT],..." (a static list). With a cluster each key goes to its
+owner node, batches are split by owner and run in parallel, and a node that fails is
+quarantined: its keys are misses (get -> b"", NOT_FOUND, is_exist 0) and puts to it fail
+with UNAVAILABLE at once, while the other nodes' keys are unaffected. A cluster constructor
+raises ConnectionError only when etcd cannot be reached; nodes are connected on first use.
+
 A "buffer" argument is any object with the buffer protocol (bytes, bytearray, memoryview,
 numpy array), with __dlpack__ (torch, numpy, cupy, jax) or with __cuda_array_interface__,
 contiguous; or a raw address given as an int together with a size. Device memory goes
@@ -37,7 +45,8 @@ def last_error() -> str: ...  # this thread's last failure message from any kvst
 def cuda_support() -> bool: ...
 
 class Buffer:
-    """Memory from Store.allocate_buffer: registered, shared with a same-host server.
+    """Memory from Store.allocate_buffer: registered, shared with a same-host server; with a
+    cluster, ordinary page-aligned host memory (zeroed), moved as unregistered memory.
     Supports the buffer protocol (memoryview(buf), numpy.frombuffer(buf, ...))."""
     @property
     def ptr(self) -> int: ...
@@ -46,6 +55,7 @@ class Buffer:
     def __len__(self) -> int: ...
 
 class Store:
+    """A blocking client of one kvstashd or of a cluster (see the module docstring)."""
     def __init__(
         self,
         server: str = "127.0.0.1:7400",
@@ -65,9 +75,12 @@ class Store:
     def get_size(self, key: Key) -> int: ...
     def is_exist(self, key: Key) -> int: ...  # 1 present, 0 absent, < 0 error
     def remove(self, key: Key) -> int: ...
+    # Single server: registers the range, so gets into it are zero-copy. Cluster: records the
+    # range only and returns 0; transfers from and into it go through each node's client as
+    # unregistered memory (staged: one extra copy on gets).
     def register_buffer(self, buffer: Any, size: int | None = None) -> int: ...
     def unregister_buffer(self, buffer: Any) -> int: ...
-    def allocate_buffer(self, size: int) -> Buffer: ...
+    def allocate_buffer(self, size: int) -> Buffer: ...  # raises RuntimeError on failure
     def batch_put_from(
         self, keys: Sequence[Key], buffer_ptrs: Sequence[int], sizes: Sequence[int]
     ) -> list[int]: ...
@@ -79,7 +92,14 @@ class Store:
     def batch_is_exist(self, keys: Sequence[Key]) -> list[int]: ...
     def batch_remove(self, keys: Sequence[Key]) -> list[int]: ...
     def longest_prefix(self, keys: Sequence[Key]) -> int: ...  # leading keys present, or < 0
-    def stats(self) -> dict[str, int]: ...  # server.*, store.*, client.* and python.* counters
+    # server.*, store.*, client.* and python.* counters; with a cluster, cluster.* and each
+    # node's "<node>/server.*" etc. instead of server.*, store.*, client.*.
+    def stats(self) -> dict[str, int]: ...
+    # One dict per node: name, address, state ("up", "draining", "quarantined"; a single
+    # server: "up" or "unreachable", asked now), boot_id, weight, dram_bytes, flash_bytes,
+    # metrics_address, connected, failures (calls failed with UNAVAILABLE or TIMEOUT from
+    # this Store). A single server is one entry named by its address. [] once closed.
+    def nodes(self) -> list[dict[str, Any]]: ...
     def last_error(self) -> str: ...  # this thread's last failure from any Store (= last_error())
     def close(self) -> None: ...
     @property
@@ -91,9 +111,9 @@ Completion = tuple[int, bool, str, list[bool] | None]
 
 class AsyncStore:
     """LMCache's native connector contract (IStorageConnector): submissions return a future
-    id at once; worker threads, each with its own connection, run them; completions are
-    signalled on event_fd() and collected with drain_completions(). Loaded by LMCache's
-    native_plugin L2 adapter as-is."""
+    id at once; worker threads, each with its own connection (to each node of a cluster),
+    run them; completions are signalled on event_fd() and collected with
+    drain_completions(). Loaded by LMCache's native_plugin L2 adapter as-is."""
     def __init__(
         self,
         server: str = "127.0.0.1:7400",

@@ -16,11 +16,22 @@ T = TypeVar("T", bound="ConnectorOptions")
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
+# Addresses of a cluster of kvstashd nodes rather than of one (kvstash::IsClusterAddress).
+CLUSTER_SCHEMES = ("etcd://", "nodes://")
+
+
+def is_cluster_address(server: str) -> bool:
+    """True if `server` names a cluster ("etcd://..." or "nodes://...") rather than one
+    kvstashd ("HOST:PORT")."""
+    return server.startswith(CLUSTER_SCHEMES)
 
 
 @dataclass(frozen=True)
 class ConnectorOptions:
-    """Where kvstashd is and how to talk to it; `deployment` salts the key fingerprint."""
+    """Where kvstashd is and how to talk to it; `deployment` salts the key fingerprint.
+
+    `server` is one kvstashd, "HOST:PORT", or a cluster: "etcd://HOST:PORT[,HOST:PORT]/NAME"
+    or "nodes://NAME=HOST:PORT,..." (checked in full by the Store when it connects)."""
 
     # Prefix of error messages, e.g. "kvstash vLLM connector".
     WHAT: ClassVar[str] = "kvstash"
@@ -58,8 +69,15 @@ class ConnectorOptions:
 
     def validate(self) -> None:
         """Raises ValueError for an option that cannot work."""
-        if not self.server or ":" not in self.server:
-            raise ValueError(f"{self.WHAT}: server must be HOST:PORT, got {self.server!r}")
+        if is_cluster_address(self.server):
+            scheme = next(s for s in CLUSTER_SCHEMES if self.server.startswith(s))
+            if len(self.server) == len(scheme):
+                raise ValueError(f"{self.WHAT}: server {self.server!r} names no cluster")
+        elif not self.server or ":" not in self.server or "://" in self.server:
+            raise ValueError(
+                f"{self.WHAT}: server must be HOST:PORT, etcd://HOST:PORT/CLUSTER or "
+                f"nodes://NAME=HOST:PORT,..., got {self.server!r}"
+            )
         if self.timeout_ms <= 0 or self.connect_timeout_ms <= 0:
             raise ValueError(f"{self.WHAT}: timeout_ms and connect_timeout_ms must be positive")
         if not 0 <= self.namespace <= 0xFFFF:
@@ -72,7 +90,8 @@ class ConnectorOptions:
             raise ValueError(f"{self.WHAT}: log_interval_s must be >= 0")
 
     def connect(self, timeout_ms: int | None = None) -> Store:
-        """Opens a Store; an unreachable kvstashd is a ConnectionError saying what to fix."""
+        """Opens a Store; an unreachable kvstashd (or a cluster's etcd) is a ConnectionError
+        saying what to fix."""
         try:
             return Store(
                 self.server,
@@ -83,6 +102,11 @@ class ConnectorOptions:
                 transfer=self.transfer,
             )
         except ConnectionError as err:
+            if is_cluster_address(self.server):
+                raise ConnectionError(
+                    f"{self.WHAT}: cannot reach the kvstash cluster {self.server} ({err}). "
+                    f'Start its etcd and kvstashd nodes or set "server" in {self.WHERE}.'
+                ) from err
             raise ConnectionError(
                 f"{self.WHAT}: cannot reach kvstashd at {self.server} ({err}). Start kvstashd "
                 f'there or set "server" in {self.WHERE}.'

@@ -387,7 +387,7 @@ class KVStashRemoteConnector(RemoteConnector):  # type: ignore[misc,valid-type]
         except ConnectionError as e:
             self._close_stores()
             raise ConnectionError(
-                f"kvstash LMCache connector: kvstashd at {o.server} is unreachable "
+                f"kvstash LMCache connector: {o.server} (kvstashd or cluster) is unreachable "
                 f"(extra_config kvstash.server): {e}"
             ) from e
 

@@ -17,12 +17,13 @@ vLLM loads it out of tree, with no registration, from the tier config in
            "deployment": "", "num_workers": 2}
         ]}}'
 
-Every tier option is optional: ``server`` (HOST:PORT of kvstashd, default 127.0.0.1:7400),
-``timeout_ms`` (deadline of each kvstash call, default 2000), ``connect_timeout_ms`` (1000),
-``namespace`` (kvstash tenant, 0), ``token`` (auth token, ""), ``deployment`` (a tag mixed
-into the key fingerprint, ""), ``num_workers`` (I/O threads, each with its own connection,
-2), ``transfer`` (auto|rma|message), ``log_interval_s`` (10), and vLLM's own ``locality``
-(LOCAL|REMOTE) and ``backpressure`` (handled by vLLM's factory).
+Every tier option is optional: ``server`` (HOST:PORT of kvstashd, or a cluster's
+etcd://HOST:PORT/NAME; default 127.0.0.1:7400), ``timeout_ms`` (deadline of each kvstash call,
+default 2000), ``connect_timeout_ms`` (1000), ``namespace`` (kvstash tenant, 0), ``token``
+(auth token, ""), ``deployment`` (a tag mixed into the key fingerprint, ""), ``num_workers``
+(I/O threads, each with its own connection, 2), ``transfer`` (auto|rma|message),
+``log_interval_s`` (10), and vLLM's own ``locality`` (LOCAL|REMOTE) and ``backpressure``
+(handled by vLLM's factory).
 
 Data path. All methods run in vLLM's scheduler and return at once. submit_store/submit_load
 queue a job; ``num_workers`` threads, each with its own ``Store`` connection, run it as one

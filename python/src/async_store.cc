@@ -39,11 +39,11 @@ Result<std::unique_ptr<AsyncStore>> AsyncStore::Create(const ClientOptions& opti
   if (fd < 0) return Status::Internal("eventfd failed");
   std::unique_ptr<AsyncStore> store(new AsyncStore(fd, num_workers));
   for (int i = 0; i < num_workers; ++i) {
-    KVSTASH_ASSIGN_OR_RETURN(auto client, Client::Connect(options));
-    store->clients_.push_back(std::move(client));
+    KVSTASH_ASSIGN_OR_RETURN(auto backend, Backend::Connect(options));
+    store->backends_.push_back(std::move(backend));
   }
-  for (auto& c : store->clients_) {
-    store->workers_.emplace_back([s = store.get(), c = c.get()] { s->WorkerLoop(*c); });
+  for (auto& b : store->backends_) {
+    store->workers_.emplace_back([s = store.get(), b = b.get()] { s->WorkerLoop(*b); });
   }
   return store;
 }
@@ -108,7 +108,7 @@ uint64_t AsyncStore::Submit(AsyncOp op, std::vector<std::string> keys,
   return batch->id;
 }
 
-void AsyncStore::WorkerLoop(Client& client) {
+void AsyncStore::WorkerLoop(Backend& backend) {
   for (;;) {
     Tile tile;
     {
@@ -121,12 +121,12 @@ void AsyncStore::WorkerLoop(Client& client) {
         tile.batch->Fail(Status::Unavailable("the AsyncStore closed before this batch ran"));
       }
     }
-    if (!tile.batch->whole_failed) Run(client, tile);
+    if (!tile.batch->whole_failed) Run(backend, tile);
     if (tile.batch->tiles_left.fetch_sub(1) == 1) Finish(*tile.batch);
   }
 }
 
-void AsyncStore::Run(Client& client, const Tile& tile) {
+void AsyncStore::Run(Backend& backend, const Tile& tile) {
   Batch& b = *tile.batch;
   size_t n = tile.end - tile.begin;
   std::vector<std::string_view> keys(b.keys.begin() + tile.begin, b.keys.begin() + tile.end);
@@ -138,7 +138,7 @@ void AsyncStore::Run(Client& client, const Tile& tile) {
     case AsyncOp::kGet: {
       std::vector<GetItem> items(n);
       for (size_t j = 0; j < n; ++j) items[j] = {keys[j], b.buffers[tile.begin + j]};
-      auto r = client.GetBatch(items);
+      auto r = backend.GetBatch(items);
       if (!r.ok()) return b.Fail(r.status());
       for (size_t j = 0; j < n; ++j) {
         const Result<size_t>& g = (*r)[j];
@@ -154,7 +154,7 @@ void AsyncStore::Run(Client& client, const Tile& tile) {
     case AsyncOp::kSet: {
       std::vector<PutItem> items(n);
       for (size_t j = 0; j < n; ++j) items[j] = {keys[j], b.buffers[tile.begin + j]};
-      auto r = client.PutBatch(items);
+      auto r = backend.PutBatch(items);
       if (!r.ok()) return b.Fail(r.status());
       for (size_t j = 0; j < n; ++j) {
         const Status& s = (*r)[j];
@@ -165,13 +165,13 @@ void AsyncStore::Run(Client& client, const Tile& tile) {
       return;
     }
     case AsyncOp::kExists: {
-      auto r = client.ExistsBatch(keys);
+      auto r = backend.ExistsBatch(keys);
       if (!r.ok()) return b.Fail(r.status());
       for (size_t j = 0; j < n; ++j) per_key(j, Status(), (*r)[j]);
       return;
     }
     case AsyncOp::kDelete: {
-      auto r = client.DeleteBatch(keys);
+      auto r = backend.DeleteBatch(keys);
       if (!r.ok()) return b.Fail(r.status());
       for (size_t j = 0; j < n; ++j) per_key(j, (*r)[j], (*r)[j].ok());
       return;
@@ -212,12 +212,12 @@ std::vector<Completion> AsyncStore::Drain() {
 
 Result<std::map<std::string, uint64_t>> AsyncStore::Stats() {
   std::map<std::string, uint64_t> out;
-  std::lock_guard clients_lock(clients_mu_);
-  if (clients_.empty()) return Status::Unavailable("the AsyncStore is closed");
-  for (size_t i = 0; i < clients_.size(); ++i) {
-    KVSTASH_ASSIGN_OR_RETURN(auto s, clients_[i]->Stats());
+  std::lock_guard backends_lock(backends_mu_);
+  if (backends_.empty()) return Status::Unavailable("the AsyncStore is closed");
+  for (size_t i = 0; i < backends_.size(); ++i) {
+    KVSTASH_ASSIGN_OR_RETURN(auto s, backends_[i]->Stats());
     for (auto& [k, v] : s) {
-      if (k.rfind("client.", 0) == 0) {
+      if (k.starts_with("client.") || k.find("/client.") != std::string::npos) {
         out[k] += v;
       } else if (i == 0) {
         out[k] = v;
@@ -240,8 +240,8 @@ void AsyncStore::Close() {
   wake_.notify_all();
   for (auto& t : workers_) t.join();
   workers_.clear();
-  std::lock_guard clients_lock(clients_mu_);
-  clients_.clear();
+  std::lock_guard backends_lock(backends_mu_);
+  backends_.clear();
 }
 
 }  // namespace kvstash::python

@@ -1,16 +1,19 @@
 // kvstash_client.AsyncStore: LMCache's native connector contract (IStorageConnector) over
-// kvstash clients, so that LMCache's `native_plugin` L2 adapter loads it as it is.
+// kvstash clients (one kvstashd or a cluster: Backend), so that LMCache's `native_plugin` L2
+// adapter loads it as it is.
 //
 //   id = submit_batch_get/set/exists/delete(...)   returns at once
 //   event_fd() becomes readable when completions are ready
 //   drain_completions() -> [(id, ok, error, per-key bools)]
 //
-// Work runs on `num_workers` threads, each with its own connection (kvstash::Client
-// serializes calls on one). A get/set batch larger than kTileBytes is cut into up to one
-// tile per worker, so a large batch moves over all connections at once; exists and delete
-// go whole. Per-key results: get = the block was read whole into its buffer (a miss, an
-// error or a size other than the buffer's is false); set = stored, or already present
-// (blocks are write-once, so the bytes are there); exists = present; delete = deleted.
+// Work runs on `num_workers` threads, each with its own Backend, so its own connection to
+// each server (a kvstash::Client serializes calls on one). A get/set batch larger than
+// kTileBytes is cut into up to one tile per worker, so a large batch moves over all
+// connections at once; exists and delete go whole. With a cluster, each worker's
+// ClusterClient splits its tile by owner again, and a down node's keys are misses.
+// Per-key results: get = the block was read whole into its buffer (a miss, an error or a
+// size other than the buffer's is false); set = stored, or already present (blocks are
+// write-once, so the bytes are there); exists = present; delete = deleted.
 // `ok` is false when the batch failed as a whole (connection lost, closed) or, for set,
 // when any key was not stored; `error` then names the first cause.
 //
@@ -32,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "backend.h"
 #include "kvstash/client.h"
 
 namespace kvstash::python {
@@ -49,7 +53,7 @@ class AsyncStore {
  public:
   static constexpr size_t kTileBytes = 4ull << 20;
 
-  // Connects every worker's client. Errors: those of Client::Connect.
+  // Connects every worker's backend. Errors: those of Backend::Connect.
   static Result<std::unique_ptr<AsyncStore>> Create(const ClientOptions& options, int num_workers);
   ~AsyncStore();
 
@@ -62,8 +66,9 @@ class AsyncStore {
   uint64_t SubmitFailed(AsyncOp op, size_t keys, const Status& why);
   // Everything completed since the last drain; resets the eventfd.
   std::vector<Completion> Drain();
-  // Counters of the workers' clients, summed ("client.*"), the server's and store's (from
-  // the first worker) and this layer's ("async.*").
+  // Counters of the workers' clients, summed ("client.*", and a cluster's per node
+  // "<node>/client.*"), the others (server, store, cluster) from the first worker, and this
+  // layer's ("async.*").
   Result<std::map<std::string, uint64_t>> Stats();
   void Close();
 
@@ -74,14 +79,14 @@ class AsyncStore {
     size_t begin = 0, end = 0;
   };
   AsyncStore(int event_fd, int num_workers) : event_fd_(event_fd), num_workers_(num_workers) {}
-  void WorkerLoop(Client& client);
-  void Run(Client& client, const Tile& tile);
+  void WorkerLoop(Backend& backend);
+  void Run(Backend& backend, const Tile& tile);
   void Finish(Batch& batch);
 
   const int event_fd_;
-  const size_t num_workers_;                      // tiles per batch at most
-  std::mutex clients_mu_;                         // Stats() against Close()
-  std::vector<std::unique_ptr<Client>> clients_;  // under clients_mu_ once workers run
+  const size_t num_workers_;                        // tiles per batch at most
+  std::mutex backends_mu_;                          // Stats() against Close()
+  std::vector<std::unique_ptr<Backend>> backends_;  // under backends_mu_ once workers run
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable wake_;

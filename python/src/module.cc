@@ -33,12 +33,7 @@ class PyAsyncStore {
       py::gil_scoped_release unlocked;
       return AsyncStore::Create(options, num_workers);
     }();
-    if (!s.ok()) {
-      std::string what = "kvstash: cannot connect to " + server_ + ": " + s.status().ToString();
-      if (s.status().code() == StatusCode::kInvalidArgument) throw py::value_error(what);
-      PyErr_SetString(PyExc_ConnectionError, what.c_str());
-      throw py::error_already_set();
-    }
+    if (!s.ok()) ThrowConnectFailure(server_, s.status());
     store_ = std::move(*s);
   }
   ~PyAsyncStore() { Close(); }
@@ -186,6 +181,7 @@ PYBIND11_MODULE(_native, m) {
       .def("batch_remove", &Store::BatchRemove, py::arg("keys"))
       .def("longest_prefix", &Store::LongestPrefix, py::arg("keys"))
       .def("stats", &Store::Stats)
+      .def("nodes", &Store::Nodes)
       .def("last_error", [](Store&) { return LastError(); })
       .def("close", &Store::Close)
       .def_property_readonly("server", &Store::server)

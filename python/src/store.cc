@@ -133,41 +133,44 @@ Result<ClientOptions> MakeOptions(const std::string& server, int64_t timeout_ms,
   } else {
     return Status::InvalidArgument("peer_failure must be \"auto\", \"on\" or \"off\"");
   }
-  KVSTASH_RETURN_IF_ERROR(o.Validate());
+  KVSTASH_RETURN_IF_ERROR(ValidateBackendOptions(o));
   return o;
+}
+
+void ThrowConnectFailure(const std::string& server, const Status& s) {
+  std::string what =
+      fmt::format("kvstash: cannot {} {}: {}",
+                  IsClusterAddress(server) ? "reach cluster" : "connect to", server, s.ToString());
+  if (s.code() == StatusCode::kInvalidArgument) throw py::value_error(what);
+  PyErr_SetString(PyExc_ConnectionError, what.c_str());
+  throw py::error_already_set();
 }
 
 StoreState::~StoreState() {
   registrations.clear();  // handles unregister, views drop their Python references
   allocations.clear();
-  client.reset();
+  backend.reset();
 }
 
 Store::Store(ClientOptions options) : server_(options.server_address) {
-  Result<std::unique_ptr<Client>> client = [&] {
+  Result<std::unique_ptr<Backend>> backend = [&] {
     py::gil_scoped_release unlocked;
-    return Client::Connect(std::move(options));
+    return Backend::Connect(options);
   }();
-  if (!client.ok()) {
-    const Status& s = client.status();
-    std::string what = fmt::format("kvstash: cannot connect to {}: {}", server_, s.ToString());
-    if (s.code() == StatusCode::kInvalidArgument) throw py::value_error(what);
-    PyErr_SetString(PyExc_ConnectionError, what.c_str());
-    throw py::error_already_set();
-  }
+  if (!backend.ok()) ThrowConnectFailure(server_, backend.status());
   state_ = std::make_shared<StoreState>();
-  state_->client = std::move(client).value();
+  state_->backend = std::move(backend).value();
 }
 
 Store::~Store() = default;  // the state goes with the last Buffer
 
-// Runs fn(client) with the GIL released while the Store is open; Unavailable once closed.
+// Runs fn(backend) with the GIL released while the Store is open; Unavailable once closed.
 template <typename Fn>
-auto WithClient(StoreState& state, Fn&& fn) -> decltype(fn(std::declval<Client&>())) {
+auto WithBackend(StoreState& state, Fn&& fn) -> decltype(fn(std::declval<Backend&>())) {
   py::gil_scoped_release unlocked;
   std::shared_lock lock(state.mu);
   if (state.closed) return ClosedError();
-  return fn(*state.client);
+  return fn(*state.backend);
 }
 
 int Store::Put(py::handle key, py::handle value) {
@@ -176,7 +179,7 @@ int Store::Put(py::handle key, py::handle value) {
   if (!k.ok()) return Outcome(k.status(), state_->counters);
   auto v = MemoryView::Resolve(value, std::nullopt, /*writable=*/false);
   if (!v.ok()) return Outcome(v.status(), state_->counters);
-  Status s = WithClient(*state_, [&](Client& c) { return c.Put(*k, v->span()); });
+  Status s = WithBackend(*state_, [&](Backend& c) { return c.Put(*k, v->span()); });
   if (s.ok()) state_->counters.put_bytes += v->size();
   return Outcome(s, state_->counters);
 }
@@ -192,7 +195,7 @@ int64_t Store::GetInto(py::handle key, py::handle buffer, std::optional<size_t> 
   if (!k.ok()) return Outcome(k.status(), state_->counters);
   auto d = MemoryView::Resolve(buffer, size, /*writable=*/true);
   if (!d.ok()) return Outcome(d.status(), state_->counters);
-  Result<size_t> n = WithClient(*state_, [&](Client& c) { return c.Get(*k, d->span()); });
+  Result<size_t> n = WithBackend(*state_, [&](Backend& c) { return c.Get(*k, d->span()); });
   if (!n.ok()) return Outcome(n.status(), state_->counters);
   state_->counters.get_bytes += *n;
   return static_cast<int64_t>(*n);
@@ -210,7 +213,7 @@ py::bytes Store::Get(py::handle key) {
   // second try fits exactly.
   thread_local std::vector<std::byte> scratch(1 << 20);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    Result<size_t> n = WithClient(*state_, [&](Client& c) { return c.Get(*k, scratch); });
+    Result<size_t> n = WithBackend(*state_, [&](Backend& c) { return c.Get(*k, scratch); });
     if (n.ok()) {
       state_->counters.get_bytes += *n;
       return py::bytes(reinterpret_cast<const char*>(scratch.data()), *n);
@@ -232,7 +235,7 @@ int Store::IsExist(py::handle key) {
   state_->counters.calls++;
   auto k = KeyOf(key);
   if (!k.ok()) return Outcome(k.status(), state_->counters);
-  Result<bool> e = WithClient(*state_, [&](Client& c) { return c.Exists(*k); });
+  Result<bool> e = WithBackend(*state_, [&](Backend& c) { return c.Exists(*k); });
   if (!e.ok()) return Outcome(e.status(), state_->counters);
   return *e ? 1 : 0;
 }
@@ -241,7 +244,7 @@ int Store::Remove(py::handle key) {
   state_->counters.calls++;
   auto k = KeyOf(key);
   if (!k.ok()) return Outcome(k.status(), state_->counters);
-  Status s = WithClient(*state_, [&](Client& c) { return c.Delete(*k); });
+  Status s = WithBackend(*state_, [&](Backend& c) { return c.Delete(*k); });
   return Outcome(s, state_->counters);
 }
 
@@ -256,11 +259,11 @@ int Store::RegisterBuffer(py::handle buffer, std::optional<size_t> size) {
                      state_->counters);
     }
   }
-  Result<BufferHandle> h =
-      WithClient(*state_, [&](Client& c) { return c.RegisterBuffer(v->data(), v->size()); });
-  if (!h.ok()) return Outcome(h.status(), state_->counters);
+  Result<BackendBuffer> b =
+      WithBackend(*state_, [&](Backend& c) { return c.RegisterBuffer(v->data(), v->size()); });
+  if (!b.ok()) return Outcome(b.status(), state_->counters);
   std::lock_guard lock(state_->registrations_mu);
-  state_->registrations.emplace(address, StoreState::Registration{std::move(*h), std::move(*v)});
+  state_->registrations.emplace(address, StoreState::Registration{std::move(*b), std::move(*v)});
   return 0;
 }
 
@@ -285,19 +288,20 @@ int Store::UnregisterBuffer(py::handle buffer) {
   }
   py::gil_scoped_release unlocked;
   std::shared_lock lock(state_->mu);
-  gone.handle = BufferHandle();  // unregisters with the server while the client is open
+  gone.buffer = BackendBuffer();  // unregisters with the server while the client is open
   return 0;
 }
 
 PyBuffer Store::AllocateBuffer(size_t size) {
-  Result<BufferHandle> h = WithClient(*state_, [&](Client& c) { return c.AllocateBuffer(size); });
-  if (!h.ok()) {
-    RecordFailure(h.status());
-    throw std::runtime_error("kvstash: allocate_buffer failed: " + h.status().ToString());
+  Result<BackendBuffer> b =
+      WithBackend(*state_, [&](Backend& c) { return c.AllocateBuffer(size); });
+  if (!b.ok()) {
+    RecordFailure(b.status());
+    throw std::runtime_error("kvstash: allocate_buffer failed: " + b.status().ToString());
   }
-  auto* data = static_cast<std::byte*>(h->data());
+  std::byte* data = b->data();
   std::lock_guard lock(state_->registrations_mu);
-  state_->allocations.push_back(std::move(*h));
+  state_->allocations.push_back(std::move(*b));
   return PyBuffer(state_, data, size);
 }
 
@@ -382,7 +386,7 @@ std::vector<int64_t> Store::PutItems(py::sequence keys, const std::vector<py::ob
   }
   Result<std::vector<Status>> done = std::vector<Status>();
   if (!items.empty()) {
-    done = WithClient(*state_, [&](Client& c) { return c.PutBatch(items); });
+    done = WithBackend(*state_, [&](Backend& c) { return c.PutBatch(items); });
   }
   for (size_t j = 0; j < index.size(); ++j) {
     r.errors[index[j]] = done.ok() ? (*done)[j] : done.status();
@@ -407,7 +411,7 @@ std::vector<int64_t> Store::GetItems(py::sequence keys, const std::vector<py::ob
   }
   Result<std::vector<Result<size_t>>> done = std::vector<Result<size_t>>();
   if (!items.empty()) {
-    done = WithClient(*state_, [&](Client& c) { return c.GetBatch(items); });
+    done = WithBackend(*state_, [&](Backend& c) { return c.GetBatch(items); });
   }
   std::vector<int64_t> out(n, 0);
   for (size_t j = 0; j < index.size(); ++j) {
@@ -451,7 +455,7 @@ std::vector<int> Store::BatchIsExist(py::sequence keys) {
   if (!k.ok()) return std::vector<int>(keys.size(), Outcome(k.status(), state_->counters));
   auto views = Views(*k);
   Result<std::vector<bool>> e =
-      WithClient(*state_, [&](Client& c) { return c.ExistsBatch(views); });
+      WithBackend(*state_, [&](Backend& c) { return c.ExistsBatch(views); });
   if (!e.ok()) return std::vector<int>(keys.size(), Outcome(e.status(), state_->counters));
   return std::vector<int>(e->begin(), e->end());
 }
@@ -462,7 +466,7 @@ std::vector<int> Store::BatchRemove(py::sequence keys) {
   if (!k.ok()) return std::vector<int>(keys.size(), Outcome(k.status(), state_->counters));
   auto views = Views(*k);
   Result<std::vector<Status>> d =
-      WithClient(*state_, [&](Client& c) { return c.DeleteBatch(views); });
+      WithBackend(*state_, [&](Backend& c) { return c.DeleteBatch(views); });
   if (!d.ok()) return std::vector<int>(keys.size(), Outcome(d.status(), state_->counters));
   std::vector<int> out;
   out.reserve(d->size());
@@ -475,14 +479,14 @@ int64_t Store::LongestPrefix(py::sequence keys) {
   auto k = KeysOf(keys);
   if (!k.ok()) return Outcome(k.status(), state_->counters);
   auto views = Views(*k);
-  Result<size_t> n = WithClient(*state_, [&](Client& c) { return c.LongestPrefix(views); });
+  Result<size_t> n = WithBackend(*state_, [&](Backend& c) { return c.LongestPrefix(views); });
   if (!n.ok()) return Outcome(n.status(), state_->counters);
   return static_cast<int64_t>(*n);
 }
 
 std::map<std::string, uint64_t> Store::Stats() {
   Result<std::map<std::string, uint64_t>> s =
-      WithClient(*state_, [&](Client& c) { return c.Stats(); });
+      WithBackend(*state_, [&](Backend& c) { return c.Stats(); });
   std::map<std::string, uint64_t> out;
   if (s.ok()) {
     out = std::move(*s);
@@ -490,6 +494,28 @@ std::map<std::string, uint64_t> Store::Stats() {
     RecordFailure(s.status());  // the local counters still answer
   }
   state_->counters.AddTo(out);
+  return out;
+}
+
+py::list Store::Nodes() {
+  Result<std::vector<ClusterNodeStatus>> nodes = WithBackend(
+      *state_, [&](Backend& c) -> Result<std::vector<ClusterNodeStatus>> { return c.Nodes(); });
+  py::list out;
+  if (!nodes.ok()) return out;  // closed
+  for (const ClusterNodeStatus& n : *nodes) {
+    py::dict d;
+    d["name"] = n.name;
+    d["address"] = n.address;
+    d["state"] = n.state;
+    d["boot_id"] = n.boot_id;
+    d["weight"] = n.weight;
+    d["dram_bytes"] = n.dram_bytes;
+    d["flash_bytes"] = n.flash_bytes;
+    d["metrics_address"] = n.metrics_address;
+    d["connected"] = n.connected;
+    d["failures"] = n.failures;
+    out.append(std::move(d));
+  }
   return out;
 }
 
@@ -505,7 +531,7 @@ void Store::Close() {
   // the state when they hold it, at once otherwise.
   if (state_.use_count() == 1) {
     state_->allocations.clear();
-    state_->client.reset();
+    state_->backend.reset();
   }
 }
 

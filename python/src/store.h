@@ -1,4 +1,6 @@
-// kvstash_client.Store: the blocking client of the Python package, over kvstash::Client.
+// kvstash_client.Store: the blocking client of the Python package, over a Backend: one
+// kvstashd ("host:port", kvstash::Client) or a cluster ("etcd://..." or "nodes://...",
+// kvstash::ClusterClient).
 //
 // Return conventions are Mooncake Store's (python/kvstash_client/_native.pyi): 0 or a byte
 // count on success, a negative ErrorCode (-StatusCode) on failure; get() returns b"" on a
@@ -7,7 +9,8 @@
 // and is logged through the `kvstash_client` logger at most once per second.
 //
 // Thread safety: a Store may be shared between Python threads; the C++ client serializes the
-// calls on its one connection (use several Stores, or AsyncStore, for parallel streams).
+// calls on its one connection per server (use several Stores, or AsyncStore, for parallel
+// streams).
 // close() waits for calls in flight. Memory from allocate_buffer() stays valid while its
 // Buffer lives, even after close().
 #ifndef KVSTASH_PYTHON_STORE_H_
@@ -23,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "backend.h"
 #include "kvstash/client.h"
 #include "py_memory.h"
 
@@ -50,24 +54,29 @@ void RecordFailure(const Status& s);
 // Key of str (UTF-8) or bytes.
 Result<std::string> KeyOf(pybind11::handle key);
 
-// Parses the keyword options shared by Store and AsyncStore.
+// Parses the keyword options shared by Store and AsyncStore. `server` is "host:port" or a
+// cluster address (kvstash::IsClusterAddress), kept in server_address either way.
 Result<ClientOptions> MakeOptions(const std::string& server, int64_t timeout_ms,
                                   int64_t connect_timeout_ms, int namespace_id,
                                   const std::string& token, bool send_checksums,
                                   const std::string& transfer, const std::string& peer_failure);
 
-// Owns the client and what is registered with it; shared with the Buffers it allocated.
+// Raises the constructors' error for a failed Backend::Connect: ValueError (options) or
+// ConnectionError naming the server or cluster.
+[[noreturn]] void ThrowConnectFailure(const std::string& server, const Status& s);
+
+// Owns the backend and what is registered with it; shared with the Buffers it allocated.
 struct StoreState {
   std::shared_mutex mu;  // shared by calls, exclusive by close()
-  std::unique_ptr<Client> client;
+  std::unique_ptr<Backend> backend;
   bool closed = false;  // under mu: calls fail with Unavailable
   std::mutex registrations_mu;
   struct Registration {
-    BufferHandle handle;
+    BackendBuffer buffer;
     MemoryView view;
   };
   std::map<uintptr_t, Registration> registrations;  // by start address
-  std::vector<BufferHandle> allocations;            // kept until the state goes
+  std::vector<BackendBuffer> allocations;           // kept until the state goes
   PyCounters counters;
   // Registrations hold Python references: destroy with the GIL held.
   ~StoreState();
@@ -90,7 +99,7 @@ class PyBuffer {
 
 class Store {
  public:
-  // Connects; throws ValueError (options) or ConnectionError (server unreachable).
+  // Connects; throws ValueError (options) or ConnectionError (server or etcd unreachable).
   Store(ClientOptions options);
   ~Store();
 
@@ -113,6 +122,8 @@ class Store {
   std::vector<int> BatchRemove(pybind11::sequence keys);
   int64_t LongestPrefix(pybind11::sequence keys);
   std::map<std::string, uint64_t> Stats();
+  // One dict per node (Backend::Nodes()); [] once closed.
+  pybind11::list Nodes();
   void Close();
   const std::string& server() const { return server_; }
 
