@@ -47,6 +47,7 @@ struct KvstashdConfig {
   uint32_t max_batch = 4096;       // keys per batched request, 1..4096
   uint64_t max_value_bytes = 0;    // 0: the region size
   uint64_t lease_ms = 10'000;      // ALLOCATED -> aborted after this
+  uint32_t idle_poll_us = 200;     // an idle worker polls this long before sleeping
   // Peer-failure detection on client endpoints (kvstash/client.h PeerFailureDetection):
   // auto is off for clients on this host (UCX 1.13 shared-memory lanes), on for the others.
   PeerFailureDetection peer_failure = PeerFailureDetection::kAuto;

@@ -89,6 +89,10 @@ class KvstashdFlags {
     Add("--flash-readers", "flash reader threads per worker, 1..64", CountTo(&C::flash_readers));
     Add("--trim-rate", "TRIM rate SIZE per second; 0 = unlimited", SizeTo(&C::trim_bytes_per_s));
     Add("--lease-ms", "allocation lease in milliseconds", CountTo(&C::lease_ms));
+    Add("--idle-poll-us",
+        "microseconds an idle worker polls before sleeping (default 200; 0 when nodes share "
+        "few cores)",
+        CountTo(&C::idle_poll_us));
     Add("--peer-failure",
         "auto|on|off: transport-level dead-client detection; auto (default) is off for "
         "clients on this host, which lets UCX use shared memory, and on for the others",

@@ -149,6 +149,7 @@ const std::vector<Field<C>>& SectionFields(std::string_view section) {
                                                 {"max_batch", Uint(&C::max_batch)},
                                                 {"max_value", Size(&C::max_value_bytes)},
                                                 {"lease_ms", Uint(&C::lease_ms)},
+                                                {"idle_poll_us", Uint(&C::idle_poll_us)},
                                                 {"detect_peer_failure", SetPeerFailure}};
   static const std::vector<Field<C>> kDram = {{"size", Size(&C::dram_bytes)},
                                               {"region_size", Size(&C::region_bytes)},

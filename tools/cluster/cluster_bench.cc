@@ -30,6 +30,7 @@ struct BenchArgs {
   double seconds = 5;
   int node_workers = 1;
   std::string dram = "256MiB";
+  int idle_poll_us = -1;  // kvstashd --idle-poll-us; -1: its default
 };
 
 double MemcpyGBps(size_t bytes) {
@@ -79,11 +80,13 @@ std::pair<double, double> RunGets(const BenchArgs& a, uint64_t value_bytes, GetF
 int RunBench(BenchArgs& a) {
   auto vb = ParseSize(a.value_size);
   if (!vb.ok()) return std::fprintf(stderr, "bad --value-size\n"), 2;
+  std::string poll = a.idle_poll_us < 0 ? "200 (default)" : std::to_string(a.idle_poll_us);
   std::printf(
       "conditions: %u cores, %d client threads, value %s, %d keys, batch %d, %.1f s per "
-      "run, node workers %d, UCX_TLS=%s\n",
+      "run, node workers %d, node idle poll %s us, UCX_TLS=%s\n",
       std::thread::hardware_concurrency(), a.threads, a.value_size.c_str(), a.keys, a.batch,
-      a.seconds, a.node_workers, std::getenv("UCX_TLS") ? std::getenv("UCX_TLS") : "(default)");
+      a.seconds, a.node_workers, poll.c_str(),
+      std::getenv("UCX_TLS") ? std::getenv("UCX_TLS") : "(default)");
   std::printf("memcpy (one thread, %s): %.2f GB/s\n", FormatSize(*vb).c_str(), MemcpyGBps(*vb));
   double baseline = 0;
   for (int n : a.nodes) {
@@ -94,6 +97,7 @@ int RunBench(BenchArgs& a) {
     o.dram = a.dram;
     o.region = "8MiB";
     o.workers = a.node_workers;
+    if (a.idle_poll_us >= 0) o.extra = {"--idle-poll-us", std::to_string(a.idle_poll_us)};
     auto f = ClusterFixture::Start(o);
     if (!f.ok()) return std::fprintf(stderr, "%s\n", f.status().ToString().c_str()), 1;
     for (int i = 0; i < n; ++i) {
@@ -147,6 +151,7 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", a.seconds, "seconds per run (default 5)");
   app.add_option("--node-workers", a.node_workers, "kvstashd --workers (default 1)");
   app.add_option("--dram", a.dram, "kvstashd --dram (default 256MiB)");
+  app.add_option("--idle-poll-us", a.idle_poll_us, "kvstashd --idle-poll-us (default: its own)");
   CLI11_PARSE(app, argc, argv);
   return kvstash::RunBench(a);
 }

@@ -64,6 +64,7 @@ Result<ServerOptions> MakeServerOptions(const KvstashdConfig& config) {
   o.max_value_bytes = config.EffectiveMaxValueBytes();
   o.max_batch_keys = config.max_batch;
   o.max_outstanding_per_connection = config.max_outstanding;
+  o.idle_poll = std::chrono::microseconds(config.idle_poll_us);
   o.max_connections = config.max_connections;
   o.peer_failure = config.peer_failure;
   o.flash_readers = config.flash_readers;

@@ -56,6 +56,11 @@ struct ServerOptions {
   // hits do not fit the free bounce memory wait for it (in arrival order), they never fail.
   uint64_t flash_bounce_bytes = 64ull << 20;
   uint32_t flash_readers = 4;  // 1..64 per worker
+  // How long an idle worker polls UCX before it sleeps on the event fd. Polling saves a
+  // wakeup per request when a completion follows within microseconds; on a host with more
+  // busy threads than cores (several nodes on a small VM) the polling steals the CPU the
+  // clients need: 0 there.
+  std::chrono::microseconds idle_poll{200};
   // The store's clock (lease deadlines are reported to clients relative to it). Not owned.
   Clock* clock = Clock::Real();
   // Set when the stores' arenas came from CreateSharedArenas(): the server uses its UCX

@@ -71,7 +71,7 @@ void ServerWorker::Run() {
       // there, not in UCX progress, so spinning would delay every read by the spin time.
       bool reading = reader_ != nullptr && reader_->outstanding() > 0;
       worker_->Wait(std::chrono::milliseconds(100),
-                    reading ? std::chrono::microseconds(0) : std::chrono::microseconds(200));
+                    reading ? std::chrono::microseconds(0) : shared_->options.idle_poll);
     }
   }
   Shutdown();
