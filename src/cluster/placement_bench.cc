@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cluster/placement.h"
@@ -16,8 +17,7 @@ namespace {
 
 constexpr size_t kKeys = 4096;  // a power of two; small enough to stay in L1/L2
 
-// Weighted nodes all get different weights (1 .. 4.5): no two share a weight, so nothing can
-// group nodes by weight to save logs.
+// Weighted nodes all get different weights (1 .. 4.56), as capacities in bytes would.
 Placement MakePlacement(int64_t n, bool weighted) {
   std::vector<PlacementNode> nodes;
   for (int64_t i = 0; i < n; ++i) {
