@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace kvstash::cluster {
 namespace {
 
@@ -26,15 +28,20 @@ Result<std::unique_ptr<NodeRegistration>> NodeRegistration::Start(RegistrationOp
   KVSTASH_RETURN_IF_ERROR(EnsureClusterConfig(*etcd, options.cluster));
   std::unique_ptr<NodeRegistration> r(
       new NodeRegistration(std::move(options), std::move(record), std::move(etcd)));
-  KVSTASH_RETURN_IF_ERROR(r->Register(r->options_.ttl + std::chrono::seconds(1)));
+  KVSTASH_RETURN_IF_ERROR(r->Register(/*wait_for_predecessor=*/true));
   r->renewer_ = std::thread([p = r.get()] { p->RenewLoop(); });
   return r;
 }
 
-Status NodeRegistration::Register(Clock::duration wait_for_predecessor) {
+Status NodeRegistration::Register(bool wait_for_predecessor) {
   ClusterKeys keys(options_.cluster);
   KVSTASH_ASSIGN_OR_RETURN(int64_t lease, etcd_->LeaseGrant(options_.ttl));
-  auto deadline = Clock::now() + wait_for_predecessor;
+  // etcd raises a short TTL to its minimum (2 s by default): a predecessor's lease, granted
+  // the same way, may last that long. The first renewal says what etcd granted.
+  std::chrono::seconds granted = options_.ttl;
+  if (auto ttl = etcd_->LeaseKeepAlive(lease); ttl.ok()) granted = std::max(granted, *ttl);
+  auto deadline = Clock::now() + (wait_for_predecessor ? granted + std::chrono::seconds(1)
+                                                       : Clock::duration::zero());
   std::string value = EncodeNodeRecord(record_);
   for (;;) {
     EtcdKeyValue existing;
@@ -96,7 +103,7 @@ void NodeRegistration::RenewOnce() {
   }
   // A node of our name may briefly remain from the lost lease only if etcd kept it; do not
   // wait here (the renewal thread retries every period).
-  Status s = Register(Clock::duration::zero());
+  Status s = Register(/*wait_for_predecessor=*/false);
   if (s.ok()) {
     reregistrations_++;
   } else if (etcd_errors_++ % 10 == 0) {

@@ -65,8 +65,9 @@ class NodeRegistration {
  private:
   NodeRegistration(RegistrationOptions options, NodeRecord record, std::unique_ptr<EtcdClient> etcd)
       : options_(std::move(options)), record_(std::move(record)), etcd_(std::move(etcd)) {}
-  // Grants a lease and writes the record if absent, waiting out a predecessor's lease.
-  Status Register(std::chrono::steady_clock::duration wait_for_predecessor);
+  // Grants a lease and writes the record if absent; with `wait_for_predecessor`, a record
+  // of this name is given the lease's TTL (as etcd granted it) + 1 s to expire first.
+  Status Register(bool wait_for_predecessor);
   void RenewLoop();
   void RenewOnce();
 
