@@ -64,6 +64,11 @@ Status NodeRegistration::Register(bool wait_for_predecessor) {
           other.ok() ? other->boot_id : "?"));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a predecessor's lease
+    // Our own lease must outlive the wait, which is longer than its TTL.
+    if (auto kept = etcd_->LeaseKeepAlive(lease); !kept.ok()) {
+      (void)etcd_->LeaseRevoke(lease);
+      return kept.status();
+    }
   }
   lease_ = lease;
   registered_ = true;
