@@ -254,7 +254,6 @@ TEST(ClusterProcessTest, SigkillOfANodeUnderLoadCostsOnlyItsKeys) {
   std::this_thread::sleep_for(milliseconds(500));
   ASSERT_EQ(load.survivor_failures(), 0u) << load.last_survivor_failure();
   f->node("n1")->proc->Kill();
-  auto killed = Clock::now();
   milliseconds dropped =
       TimeUntil([&] { return (*c)->Nodes().size() == 2; }, std::chrono::seconds(kTtl + 3));
   std::this_thread::sleep_for(milliseconds(500));  // misses re-put on the new owners
@@ -271,7 +270,6 @@ TEST(ClusterProcessTest, SigkillOfANodeUnderLoadCostsOnlyItsKeys) {
   EXPECT_LT(load.worst_ms(), 1000) << "a call blocked " << load.worst_ms() << " ms";
   EXPECT_LT(load.missed_fraction(), 0.45);  // about 1/3: the dead node's keys
   EXPECT_GT(load.gets(), 100u);
-  (void)killed;
 }
 
 TEST(ClusterProcessTest, SigstopAndSigcontOfANode) {
